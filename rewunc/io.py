@@ -1,0 +1,71 @@
+"""Atomic, non-destructive file writes and pickle-free loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+class OverwriteError(FileExistsError):
+    """Refusing to overwrite an existing result without ``force``."""
+
+
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[str], None], *, force: bool = False
+) -> Path:
+    """Write ``path`` through a temporary file in the same folder, then ``os.replace`` it.
+
+    ``write(tmp_path)`` does the writing. A crash leaves either the old file or none, never half
+    a file. An existing ``path`` raises OverwriteError unless ``force``.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise OverwriteError(f"{path} exists; pass force=True (--force) to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path, text: str, *, force: bool = False) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text), force=force)
+
+
+def write_json(path, obj, *, force: bool = False) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", force=force)
+
+
+def write_npz(path, arrays: dict[str, np.ndarray], *, force: bool = False) -> Path:
+    for name, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise TypeError(f"write_npz: {name!r} is an object array; only numeric/str arrays")
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    return atomic_write(path, write, force=force)
+
+
+def read_npz(path) -> dict[str, np.ndarray]:
+    """Load an .npz written by rewunc; never unpickles (object arrays are refused)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_png(path, fig, *, force: bool = False, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically."""
+    return atomic_write(
+        path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"), force=force
+    )
