@@ -110,12 +110,43 @@ def mdp_arrays(mdp: TabularMDP, dtype=jnp.float32) -> MDPArrays:
     )
 
 
+def pad_mdp(mdp: TabularMDP, n_states: int, n_successors: int | None = None) -> TabularMDP:
+    """The same MDP with extra unreachable, absorbing, terminal, zero-feature states (and
+    zero-probability successor slots), so layouts of different sizes can be solved in one batch.
+    Values, policies and likelihoods of the original states are unchanged."""
+    S, A, B = mdp.next_states.shape
+    B2 = n_successors or B
+    if n_states < S or B2 < B:
+        raise ValueError(f"pad_mdp: cannot shrink [S={S}, B={B}] to [{n_states}, {B2}]")
+    ns = np.zeros((n_states, A, B2), dtype=np.int64)
+    ns[:] = np.arange(n_states)[:, None, None]
+    ns[:S, :, :B] = mdp.next_states
+    ns[:S, :, B:] = mdp.next_states[:, :, :1]
+    p = np.zeros((n_states, A, B2))
+    p[:, :, 0] = 1.0
+    p[:S] = 0.0
+    p[:S, :, :B] = mdp.probs
+    phi = np.zeros((n_states, mdp.n_features))
+    phi[:S] = mdp.features
+    init = np.zeros(n_states)
+    init[:S] = mdp.initial
+    term = np.ones(n_states, dtype=bool)
+    term[:S] = mdp.terminal
+    return TabularMDP(
+        ns, p, phi, mdp.feature_names, init, term, mdp.gamma, mdp.true_weights, mdp.action_names
+    )
+
+
 def stack_mdps(mdps: list[TabularMDP], dtype=jnp.float32) -> MDPArrays:
-    """Stack same-shaped MDPs along a new leading axis, for ``jax.vmap`` over layouts."""
-    shapes = {m.next_states.shape for m in mdps}
-    if len(shapes) != 1:
-        raise ValueError(f"stack_mdps: all MDPs must have the same [S, A, B]; got {sorted(shapes)}")
-    arrays = [mdp_arrays(m, dtype) for m in mdps]
+    """Stack MDPs along a new leading axis, for ``jax.vmap`` over layouts.
+
+    MDPs with fewer states or successors are padded (:func:`pad_mdp`) to the largest.
+    """
+    if len({m.n_actions for m in mdps}) != 1 or len({m.feature_names for m in mdps}) != 1:
+        raise ValueError("stack_mdps: all MDPs must share their actions and feature names")
+    S = max(m.n_states for m in mdps)
+    B = max(m.next_states.shape[2] for m in mdps)
+    arrays = [mdp_arrays(pad_mdp(m, S, B), dtype) for m in mdps]
     return jax.tree.map(lambda *xs: jnp.stack(xs), *arrays)
 
 

@@ -1,0 +1,172 @@
+"""RewardPosterior: samples of reward weights with their diagnostics, saved as .npz + .json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rewunc.io import read_npz, write_json, write_npz
+from rewunc.mdp import TabularMDP
+
+
+class PosteriorError(ValueError):
+    """A posterior file or argument is invalid."""
+
+
+@dataclass(frozen=True, eq=False)
+class RewardPosterior:
+    """Posterior samples of linear reward weights.
+
+    Attributes:
+        weights: float [M, K], M draws (all chains, chain-major).
+        feature_names: K names (matched against an MDP's before use).
+        chain: int [M], the chain of each draw.
+        beta: float [M] samples of the rationality, or None when it was fixed.
+        diagnostics: {"rhat": [K], "ess_bulk": [K], "ess_tail": [K], "divergences": int,
+            "step_size": [C], "mean_tree_depth": float, ...} (JSON-able).
+        config: the inference configuration that produced it (JSON-able).
+    """
+
+    weights: np.ndarray
+    feature_names: tuple[str, ...]
+    chain: np.ndarray
+    beta: np.ndarray | None = None
+    diagnostics: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        w = np.asarray(self.weights, dtype=np.float64)
+        if w.ndim != 2 or w.shape[0] == 0:
+            raise PosteriorError(f"weights: expected a non-empty [M, K] array, got {w.shape}")
+        if w.shape[1] != len(self.feature_names):
+            raise PosteriorError(
+                f"weights: {w.shape[1]} columns but {len(self.feature_names)} feature names"
+            )
+        if not np.isfinite(w).all():
+            raise PosteriorError("weights: contain NaN or inf")
+        chain = np.asarray(self.chain, dtype=np.int64)
+        if chain.shape != (w.shape[0],):
+            raise PosteriorError(f"chain: expected shape ({w.shape[0]},), got {chain.shape}")
+        beta = None if self.beta is None else np.asarray(self.beta, dtype=np.float64)
+        if beta is not None and beta.shape != (w.shape[0],):
+            raise PosteriorError(f"beta: expected shape ({w.shape[0]},), got {beta.shape}")
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "chain", chain)
+        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
+
+    @property
+    def n_samples(self) -> int:
+        return self.weights.shape[0]
+
+    def mean(self) -> np.ndarray:
+        return self.weights.mean(0)
+
+    def std(self) -> np.ndarray:
+        return self.weights.std(0, ddof=1)
+
+    def credible_interval(self, mass: float = 0.9) -> np.ndarray:
+        """Equal-tailed intervals [K, 2] holding ``mass`` of each weight's marginal."""
+        if not 0 < mass < 1:
+            raise PosteriorError(f"mass: expected a value in (0, 1), got {mass}")
+        q = (1 - mass) / 2
+        return np.quantile(self.weights, [q, 1 - q], axis=0).T
+
+    def rewards(self, mdp: TabularMDP) -> np.ndarray:
+        """State rewards of every draw on ``mdp``, [M, S]."""
+        if tuple(mdp.feature_names) != self.feature_names:
+            raise PosteriorError(
+                f"feature names differ: posterior {self.feature_names}, "
+                f"MDP {tuple(mdp.feature_names)}"
+            )
+        return self.weights @ mdp.features.T
+
+    def summary(self) -> str:
+        """A table: mean, sd, 90% interval, R-hat and bulk ESS per feature."""
+        ci = self.credible_interval(0.9)
+        rhat = self.diagnostics.get("rhat", [np.nan] * len(self.feature_names))
+        ess = self.diagnostics.get("ess_bulk", [np.nan] * len(self.feature_names))
+        lines = [
+            f"{'feature':>12s} {'mean':>8s} {'sd':>7s} {'5%':>8s} {'95%':>8s} "
+            f"{'r_hat':>6s} {'ess_bulk':>8s}"
+        ]
+        for k, name in enumerate(self.feature_names):
+            lines.append(
+                f"{name:>12s} {self.mean()[k]:8.3f} {self.std()[k]:7.3f} "
+                f"{ci[k, 0]:8.3f} {ci[k, 1]:8.3f} {rhat[k]:6.3f} {ess[k]:8.0f}"
+            )
+        if "divergences" in self.diagnostics:
+            lines.append(f"divergences: {self.diagnostics['divergences']}, draws: {self.n_samples}")
+        return "\n".join(lines)
+
+    def save(self, path, *, force: bool = False) -> tuple[Path, Path]:
+        """Write ``path.npz`` (arrays) and ``path.json`` (names, diagnostics, config)."""
+        path = Path(path)
+        arrays = {"weights": self.weights, "chain": self.chain}
+        if self.beta is not None:
+            arrays["beta"] = self.beta
+        meta = {
+            "format": "rewunc.posterior.v1",
+            "feature_names": list(self.feature_names),
+            "n_samples": self.n_samples,
+            "diagnostics": _jsonable(self.diagnostics),
+            "config": _jsonable(self.config),
+        }
+        npz = write_npz(path.with_suffix(".npz"), arrays, force=force)
+        meta_path = write_json(path.with_suffix(".json"), meta, force=force)
+        return npz, meta_path
+
+    @classmethod
+    def load(cls, path) -> RewardPosterior:
+        path = Path(path)
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            arrays = read_npz(path.with_suffix(".npz"))
+        except (OSError, ValueError) as err:
+            raise PosteriorError(f"{path}: cannot read the posterior: {err}") from err
+        if meta.get("format") != "rewunc.posterior.v1":
+            raise PosteriorError(f"{path}.json: unknown format {meta.get('format')!r}")
+        if "weights" not in arrays or "chain" not in arrays:
+            raise PosteriorError(f"{path}.npz: missing 'weights' or 'chain'")
+        if arrays["weights"].shape[0] != meta.get("n_samples"):
+            raise PosteriorError(
+                f"{path}: .npz holds {arrays['weights'].shape[0]} draws, "
+                f".json says {meta.get('n_samples')}"
+            )
+        return cls(
+            arrays["weights"],
+            tuple(meta["feature_names"]),
+            arrays["chain"],
+            arrays.get("beta"),
+            meta.get("diagnostics", {}),
+            meta.get("config", {}),
+        )
+
+    def to_arviz(self):
+        """An arviz InferenceData (needs the optional dependency arviz)."""
+        try:
+            import arviz as az
+        except ImportError as err:
+            raise ImportError("to_arviz needs arviz: pip install arviz") from err
+        chains = np.unique(self.chain)
+        draws = {"w": np.stack([self.weights[self.chain == c] for c in chains])}
+        if self.beta is not None:
+            draws["beta"] = np.stack([self.beta[self.chain == c] for c in chains])
+        return az.from_dict(
+            posterior=draws, coords={"feature": list(self.feature_names)}, dims={"w": ["feature"]}
+        )
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
