@@ -206,6 +206,13 @@ def _iterate(step, x0, tol, gamma, max_iters):
     return x, it, res
 
 
+def _value_fixed_point(backup, arrays, reward, tol, max_iters):
+    """Iterate V ← backup(arrays, reward, V) from 0; returns (V, sweeps, residual)."""
+    return _iterate(
+        lambda v: backup(arrays, reward, v), jnp.zeros_like(reward), tol, arrays.gamma, max_iters
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The soft fixed point with implicit differentiation
 
@@ -213,13 +220,7 @@ def _iterate(step, x0, tol, gamma, max_iters):
 @jax.custom_vjp
 def _soft_fixed_point(reward, arrays, tol, max_iters):
     """V_1(reward): the β = 1 soft value function, [M, S]."""
-    v, _, _ = _iterate(
-        lambda v: _soft_backup(arrays, reward, v),
-        jnp.zeros_like(reward),
-        tol,
-        arrays.gamma,
-        max_iters,
-    )
+    v, _, _ = _value_fixed_point(_soft_backup, arrays, reward, tol, max_iters)
     return v
 
 
@@ -267,13 +268,7 @@ def soft_plan_arrays(arrays: MDPArrays, reward: jax.Array, beta, tol, max_iters)
 def _soft_vi(arrays, reward, beta, tol, max_iters):
     # Eager entry point: report iterations too (the differentiable core does not expose them).
     scaled = beta * reward
-    v1, it, res = _iterate(
-        lambda v: _soft_backup(arrays, scaled, v),
-        jnp.zeros_like(scaled),
-        tol,
-        arrays.gamma,
-        max_iters,
-    )
+    v1, it, res = _value_fixed_point(_soft_backup, arrays, scaled, tol, max_iters)
     q1 = _to_public(jnp.where(arrays.terminal, 0.0, bellman_q(arrays, scaled, v1)))
     return Plan(
         q=q1 / beta, v=v1 / beta, policy=jax.nn.softmax(q1, axis=-1), iterations=it, residual=res
@@ -282,13 +277,7 @@ def _soft_vi(arrays, reward, beta, tol, max_iters):
 
 @jax.jit
 def _hard_vi(arrays, reward, tol, max_iters):
-    v, it, res = _iterate(
-        lambda v: _hard_backup(arrays, reward, v),
-        jnp.zeros_like(reward),
-        tol,
-        arrays.gamma,
-        max_iters,
-    )
+    v, it, res = _value_fixed_point(_hard_backup, arrays, reward, tol, max_iters)
     q = _to_public(jnp.where(arrays.terminal, 0.0, bellman_q(arrays, reward, v)))
     return Plan(q=q, v=v, policy=greedy_policy(q), iterations=it, residual=res)
 
