@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,23 @@ class Demonstrations:
         for i, t in enumerate(self.trajectories):
             np.add.at(counts[i], (t.states[:-1], t.actions), 1.0)
         return counts
+
+    def layout_counts(self) -> tuple[tuple[TabularMDP, ...], np.ndarray]:
+        """Distinct layouts and their pooled counts N[L', S, A].
+
+        Trajectories that share a layout (e.g. under ``layout_seed``) are pooled, so the
+        likelihood solves each MDP once.
+        """
+        counts = self.state_action_counts()
+        index: dict[bytes, int] = {}
+        groups = []
+        for m in self.mdps:
+            key = b"".join(a.tobytes() for a in (m.next_states, m.probs, m.features, m.terminal))
+            groups.append(index.setdefault(key, len(index)))
+        pooled = np.zeros((len(index),) + counts.shape[1:])
+        np.add.at(pooled, np.array(groups), counts)
+        first = {g: i for i, g in reversed(list(enumerate(groups)))}
+        return tuple(self.mdps[first[g]] for g in range(len(index))), pooled
 
     def save(self, path, *, force: bool = False) -> Path:
         arrays = {
@@ -227,6 +244,11 @@ def _validate(demos: Demonstrations) -> None:
 # ---- experts ------------------------------------------------------------------------------
 
 
+def _expert_rewards(mdp: TabularMDP, weights) -> np.ndarray:
+    """State rewards for ``weights``, or for the env's true weights when None."""
+    return mdp.state_rewards(mdp.true_weights if weights is None else np.asarray(weights))
+
+
 @dataclass(frozen=True)
 class OptimalExpert:
     """Optimal for ``weights`` (default: the env's true weights) on each episode's own layout."""
@@ -234,8 +256,7 @@ class OptimalExpert:
     weights: Sequence[float] | None = None
 
     def policy(self, mdp: TabularMDP) -> np.ndarray:
-        w = mdp.true_weights if self.weights is None else np.asarray(self.weights)
-        return np.asarray(planning.value_iteration(mdp, mdp.state_rewards(w)).policy)
+        return np.asarray(planning.value_iteration(mdp, _expert_rewards(mdp, self.weights)).policy)
 
 
 @dataclass(frozen=True)
@@ -251,8 +272,8 @@ class BoltzmannExpert:
     weights: Sequence[float] | None = None
 
     def policy(self, mdp: TabularMDP) -> np.ndarray:
-        w = mdp.true_weights if self.weights is None else np.asarray(self.weights)
-        plan = planning.soft_value_iteration(mdp, mdp.state_rewards(w), self.beta, dtype=np.float64)
+        rewards = _expert_rewards(mdp, self.weights)
+        plan = planning.soft_value_iteration(mdp, rewards, self.beta, dtype=np.float64)
         return np.asarray(plan.policy)
 
 
@@ -332,6 +353,3 @@ def collect(
     return Demonstrations(
         tuple(trajs), tuple(base.feature_names), env_id, tuple(mdps) if tabular else None
     )
-
-
-PolicyFn = Callable[[np.ndarray], int]

@@ -118,6 +118,8 @@ def pad_mdp(mdp: TabularMDP, n_states: int, n_successors: int | None = None) -> 
     B2 = n_successors or B
     if n_states < S or B2 < B:
         raise ValueError(f"pad_mdp: cannot shrink [S={S}, B={B}] to [{n_states}, {B2}]")
+    if (n_states, B2) == (S, B):
+        return mdp
     ns = np.zeros((n_states, A, B2), dtype=np.int64)
     ns[:] = np.arange(n_states)[:, None, None]
     ns[:S, :, :B] = mdp.next_states

@@ -87,6 +87,7 @@ class RewardPosterior:
     def summary(self) -> str:
         """A table: mean, sd, 90% interval, R-hat and bulk ESS per feature."""
         ci = self.credible_interval(0.9)
+        mean, sd = self.mean(), self.std()
         rhat = self.diagnostics.get("rhat", [np.nan] * len(self.feature_names))
         ess = self.diagnostics.get("ess_bulk", [np.nan] * len(self.feature_names))
         lines = [
@@ -95,7 +96,7 @@ class RewardPosterior:
         ]
         for k, name in enumerate(self.feature_names):
             lines.append(
-                f"{name:>12s} {self.mean()[k]:8.3f} {self.std()[k]:7.3f} "
+                f"{name:>12s} {mean[k]:8.3f} {sd[k]:7.3f} "
                 f"{ci[k, 0]:8.3f} {ci[k, 1]:8.3f} {rhat[k]:6.3f} {ess[k]:8.0f}"
             )
         if "divergences" in self.diagnostics:

@@ -28,15 +28,14 @@ class MCMCDiagnosticsWarning(RuntimeWarning):
 
 
 def demo_data(demos: Demonstrations, dtype=jnp.float32) -> DemoData:
-    """Stack each trajectory's layout MDP and its (state, action) counts."""
+    """Stack the distinct layouts' MDPs and their pooled (state, action) counts."""
     if demos.mdps is None:
         raise DemonstrationError(
             "demonstration likelihood needs tabular demonstrations "
             "(collected from an env with to_mdp())"
         )
-    return DemoData(
-        stack_mdps(list(demos.mdps), dtype), jnp.asarray(demos.state_action_counts(), dtype)
-    )
+    mdps, counts = demos.layout_counts()
+    return DemoData(stack_mdps(list(mdps), dtype), jnp.asarray(counts, dtype))
 
 
 def preference_data(

@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
@@ -103,7 +102,3 @@ def reward_model(
         numpyro.factor("demonstrations", demo_log_likelihood(demos, w, beta, tol))
     if preferences is not None:
         numpyro.factor("preferences", preference_log_likelihood(preferences, w, beta))
-
-
-def as_float(x, dtype=np.float32):
-    return jnp.asarray(np.asarray(x, dtype=dtype))

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewunc.birl.model import DemoData
-from rewunc.planning import _hard_backup, _iterate, bellman_q, soft_plan_arrays
+from rewunc.birl.infer import diagnostics
+from rewunc.birl.model import DemoData, demo_log_likelihood
+from rewunc.planning import _hard_backup, _to_public, _value_fixed_point, bellman_q
 from rewunc.posterior import RewardPosterior
 
 
@@ -33,26 +34,20 @@ class PolicyWalkResult:
 
 
 def _make_log_likelihood(data: DemoData, alpha: float, q: str, tol: float):
+    if q == "soft":  # exactly the NUTS model's likelihood
+        return jax.jit(lambda w: demo_log_likelihood(data, w, alpha, tol))
+
     @jax.jit
-    def loglik(w):
+    def optimal_q_loglik(w):  # the paper's: Boltzmann over the optimal Q*
         def one_layout(mdp, counts):
             reward = (mdp.features @ w)[None]
-            if q == "soft":
-                qs = soft_plan_arrays(mdp, reward, alpha, tol, 20_000).q[0] * alpha
-            else:
-                v, _, _ = _iterate(
-                    lambda v: _hard_backup(mdp, reward, v),
-                    jnp.zeros_like(reward),
-                    tol,
-                    mdp.gamma,
-                    20_000,
-                )
-                qs = alpha * jnp.swapaxes(bellman_q(mdp, reward, v)[0], 0, 1)
-            return jnp.sum(counts * jax.nn.log_softmax(qs, axis=-1))
+            v, _, _ = _value_fixed_point(_hard_backup, mdp, reward, tol, 20_000)
+            q_star = _to_public(bellman_q(mdp, reward, v))[0]
+            return jnp.sum(counts * jax.nn.log_softmax(alpha * q_star, axis=-1))
 
         return jnp.sum(jax.vmap(one_layout)(data.mdps, data.counts))
 
-    return loglik
+    return optimal_q_loglik
 
 
 def policy_walk(
@@ -108,8 +103,6 @@ def policy_walk(
                 chains.append(c)
     wall = time.perf_counter() - t0
     weights = np.array(draws, dtype=np.float64)
-    from rewunc.birl.infer import diagnostics  # local: infer imports this module's siblings
-
     diag = diagnostics(weights.reshape(num_chains, n_samples, K))
     diag["wall_seconds"] = wall
     post = RewardPosterior(
