@@ -15,8 +15,9 @@ the hundreds of sweeps of the forward solve.
 
 Convergence: ``tol`` bounds the error of V relative to its scale. A solve stops when the sup-norm
 change ρ of V between sweeps satisfies γ/(1−γ)·ρ ≤ tol·max(1, ‖V‖∞) (the contraction's error
-bound), or when ρ reaches the dtype's rounding floor (4 ulp of max(1, ‖V‖∞)), beyond which sweeps
-cannot improve V. A solve that does not converge within ``max_iters`` sweeps raises
+bound), or when ρ reaches the dtype's rounding floor (4 ulp of max(1, ‖V‖∞)), or when ρ is at
+rounding level (≤ 1024 ulp) and has stopped shrinking: sweeps cannot improve V any further.
+A solve that does not converge within ``max_iters`` sweeps raises
 :class:`ConvergenceError` when called eagerly, and returns NaN (never a silently wrong number)
 when traced inside ``jit``/``grad``.
 
@@ -187,24 +188,33 @@ def _relative_change(v_new, v):
 def _iterate(step, x0, tol, gamma, max_iters):
     """Iterate the γ-contraction x ← step(x) to tolerance ``tol`` (module docstring).
 
+    Also converged: a change that is already at rounding level (≤ 1024 ulp of the scale) and
+    has stopped shrinking. A contraction shrinks its change by ~γ^4 between checks until
+    rounding noise takes over; rounding scales with the *summands* (which can be far larger
+    than x when signs cancel, as in the adjoint solve), so a fixed ulp floor alone can stall.
+
     Returns (x, sweeps, residual); non-converged results are NaN so they cannot be used silently.
     """
     threshold = _residual_threshold(tol, gamma, x0.dtype)
+    stall_level = 1024 * jnp.finfo(x0.dtype).eps
+
+    def converged(res, prev):
+        return (res <= threshold) | ((res <= stall_level) & (res >= prev))
 
     def cond(state):
-        it, _, res = state
-        return (res > threshold) & (it < max_iters)
+        it, _, res, prev = state
+        return ~converged(res, prev) & (it < max_iters)
 
     def body(state):
-        it, x, _ = state
+        it, x, res, _ = state
         for _ in range(_SWEEPS_PER_CHECK - 1):
             x = step(x)
         x_new = step(x)
-        return it + _SWEEPS_PER_CHECK, x_new, _relative_change(x_new, x)
+        return it + _SWEEPS_PER_CHECK, x_new, _relative_change(x_new, x), res
 
     inf = jnp.asarray(jnp.inf, x0.dtype)
-    it, x, res = jax.lax.while_loop(cond, body, (jnp.asarray(0), x0, inf))
-    x = jnp.where(res <= threshold, x, jnp.nan)
+    it, x, res, prev = jax.lax.while_loop(cond, body, (jnp.asarray(0), x0, inf, inf))
+    x = jnp.where(converged(res, prev), x, jnp.nan)
     return x, it, res
 
 
