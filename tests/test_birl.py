@@ -158,25 +158,46 @@ def test_bad_inputs():
 
 @pytest.mark.slow
 def test_simulation_based_calibration():
-    """Talts et al. (2018): draw w from the prior, simulate demonstrations, infer, record the
-    rank of the truth among L posterior draws; over many replications ranks must be uniform."""
+    """Talts et al. (2018): draw w from the prior, simulate demonstrations, infer, and record the
+    rank of the truth among L posterior draws; over replications the ranks must be uniform.
+
+    The R replications are independent blocks of one model (w [R, K], each block with its own
+    data), so one NUTS run samples every replication's exact posterior with one compile.
+    """
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
     from scipy.stats import chisquare
 
+    from rewunc.birl import demo_log_likelihood
+
     mdp = chain_mdp()
-    n_reps, L, n_pairs = 60, 19, 20
-    birl = BIRL(prior_scale=1.0, num_warmup=200, num_samples=380, num_chains=1, progress_bar=False)
+    R, L, n_pairs = 60, 19, 20
     rng = np.random.default_rng(2024)
     live = np.flatnonzero(~mdp.terminal)
-    ranks = np.zeros((n_reps, 2), dtype=int)
-    for rep in range(n_reps):
-        w_true = rng.normal(size=2)
-        pi = planning.soft_value_iteration(mdp, mdp.state_rewards(w_true), dtype=np.float64).policy
-        counts = np.zeros((mdp.n_states, mdp.n_actions))
+    w_true = rng.normal(size=(R, 2))  # the library's default prior, N(0, 1)
+    policies = planning.soft_value_iteration(mdp, w_true @ mdp.features.T, dtype=np.float64).policy
+    counts = np.zeros((R, 1, mdp.n_states, mdp.n_actions))
+    for r in range(R):
         for s in rng.choice(live, size=n_pairs):  # states chosen independently of w
-            counts[s, rng.choice(mdp.n_actions, p=pi[s])] += 1
-        post = birl.fit(_data(mdp, counts), feature_names=("a", "b"), seed=rep, warn=False)
-        thinned = post.weights[:: post.n_samples // L][:L]  # thin against autocorrelation
-        ranks[rep] = (thinned < w_true).sum(0)
+            counts[r, 0, s, rng.choice(mdp.n_actions, p=policies[r, s])] += 1
+    one = planning.stack_mdps([mdp])
+    data = DemoData(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (R,) + x.shape), one),
+        jnp.asarray(counts, jnp.float32),
+    )
+
+    def model(data):
+        w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([R, 2]).to_event(2))
+        loglik = jax.vmap(lambda d, w: demo_log_likelihood(d, w, 1.0))(data, w)
+        numpyro.factor("demonstrations", loglik.sum())
+
+    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=100 * L, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0), data, extra_fields=("diverging",))
+    assert int(mcmc.get_extra_fields()["diverging"].sum()) == 0
+    draws = np.asarray(mcmc.get_samples()["w"])[::100]  # [L, R, 2], thinned
+    ranks = (draws < w_true).sum(0)  # [R, 2] in 0..L
     # L + 1 = 20 possible ranks, pooled into 5 bins of 4: 12 expected per bin
     for k in range(2):
         observed = np.bincount(ranks[:, k] // 4, minlength=5)

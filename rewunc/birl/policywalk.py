@@ -83,6 +83,7 @@ def policy_walk(
     rng = np.random.default_rng(seed)
     prior = log_prior or (lambda w: 0.0)
     draws, chains, accepted = [], [], 0
+    jax.block_until_ready(loglik(jnp.zeros(K, jnp.float32)))  # compile outside the timing
     t0 = time.perf_counter()
     for c in range(num_chains):
         idx = rng.integers(-n_grid, n_grid + 1, size=K)
