@@ -203,8 +203,9 @@ class BIRL:
             p = preference_data(p, len(names))
         t0 = time.perf_counter()
         self.mcmc.run(jax.random.PRNGKey(seed), d, p, extra_fields=("diverging", "num_steps"))
+        # JAX dispatch is asynchronous: wait for the draws before stopping the clock.
+        samples = jax.block_until_ready(self.mcmc.get_samples(group_by_chain=True))
         wall = time.perf_counter() - t0
-        samples = self.mcmc.get_samples(group_by_chain=True)
         w = np.asarray(samples["w"], dtype=np.float64)  # [C, N, K]
         C, N, K = w.shape
         extra = self.mcmc.get_extra_fields(group_by_chain=True)
