@@ -66,3 +66,23 @@ def parse_config(config_cls, argv: Sequence[str] | None = None, **extra_flags):
     }
     rest = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
     return config_cls(**values), rest
+
+
+def apply_preset(config, preset: dict, argv: Sequence[str] | None):
+    """``config`` with ``preset``'s values for every field not given explicitly in ``argv``.
+
+    Used for ``--fast``: the preset shrinks the defaults, but a flag on the command line wins.
+    """
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = set(preset) - names
+    if unknown:
+        raise ValueError(f"preset names unknown fields {sorted(unknown)}")
+
+    def given(name):
+        flag = "--" + name.replace("_", "-")
+        return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+    return dataclasses.replace(config, **{k: v for k, v in preset.items() if not given(k)})

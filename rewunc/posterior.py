@@ -25,6 +25,8 @@ class RewardPosterior:
         feature_names: K names (matched against an MDP's before use).
         chain: int [M], the chain of each draw.
         beta: float [M] samples of the rationality, or None when it was fixed.
+        log_density: float [M], each draw's unnormalised log posterior density (for MAP), or
+            None when the sampler did not record it.
         diagnostics: {"rhat": [K], "ess_bulk": [K], "ess_tail": [K], "divergences": int,
             "step_size": [C], "mean_tree_depth": float, ...} (JSON-able).
         config: the inference configuration that produced it (JSON-able).
@@ -34,6 +36,7 @@ class RewardPosterior:
     feature_names: tuple[str, ...]
     chain: np.ndarray
     beta: np.ndarray | None = None
+    log_density: np.ndarray | None = None
     diagnostics: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
@@ -53,6 +56,10 @@ class RewardPosterior:
         beta = None if self.beta is None else np.asarray(self.beta, dtype=np.float64)
         if beta is not None and beta.shape != (w.shape[0],):
             raise PosteriorError(f"beta: expected shape ({w.shape[0]},), got {beta.shape}")
+        logp = None if self.log_density is None else np.asarray(self.log_density, np.float64)
+        if logp is not None and logp.shape != (w.shape[0],):
+            raise PosteriorError(f"log_density: expected shape ({w.shape[0]},), got {logp.shape}")
+        object.__setattr__(self, "log_density", logp)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "chain", chain)
         object.__setattr__(self, "beta", beta)
@@ -64,6 +71,12 @@ class RewardPosterior:
 
     def mean(self) -> np.ndarray:
         return self.weights.mean(0)
+
+    def map_weights(self) -> np.ndarray:
+        """The draw of highest log density, [K] (needs ``log_density``)."""
+        if self.log_density is None:
+            raise PosteriorError("map_weights: this posterior has no log_density")
+        return self.weights[int(np.argmax(self.log_density))]
 
     def std(self) -> np.ndarray:
         return self.weights.std(0, ddof=1)
@@ -109,6 +122,8 @@ class RewardPosterior:
         arrays = {"weights": self.weights, "chain": self.chain}
         if self.beta is not None:
             arrays["beta"] = self.beta
+        if self.log_density is not None:
+            arrays["log_density"] = self.log_density
         meta = {
             "format": "rewunc.posterior.v1",
             "feature_names": list(self.feature_names),
@@ -142,6 +157,7 @@ class RewardPosterior:
             tuple(meta["feature_names"]),
             arrays["chain"],
             arrays.get("beta"),
+            arrays.get("log_density"),
             meta.get("diagnostics", {}),
             meta.get("config", {}),
         )

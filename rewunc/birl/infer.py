@@ -112,7 +112,8 @@ class BIRL:
         self,
         *,
         prior: str = "normal",
-        prior_scale: float = 1.0,
+        prior_scale: float | Sequence[float] = 1.0,
+        prior_loc: float | Sequence[float] = 0.0,
         beta: float | None = 1.0,
         beta_prior: tuple[float, float] = (0.0, 1.0),
         num_warmup: int = 500,
@@ -128,11 +129,16 @@ class BIRL:
             raise ValueError(f"prior: expected one of {PRIORS}, got {prior!r}")
         if beta is not None and not beta > 0:
             raise ValueError(f"beta: expected a rationality > 0 or None (inferred), got {beta!r}")
-        if prior_scale <= 0:
+        if np.any(np.asarray(prior_scale, dtype=float) <= 0):
             raise ValueError(f"prior_scale: expected > 0, got {prior_scale!r}")
+        if prior == "sphere" and (np.ndim(prior_scale) or np.ndim(prior_loc) or prior_loc):
+            raise ValueError("prior_loc and per-weight prior_scale apply to normal and laplace")
+        prior_scale = tuple(prior_scale) if np.ndim(prior_scale) else float(prior_scale)
+        prior_loc = tuple(prior_loc) if np.ndim(prior_loc) else float(prior_loc)
         self.config = dict(
             prior=prior,
             prior_scale=prior_scale,
+            prior_loc=prior_loc,
             beta=beta,
             beta_prior=list(beta_prior),
             num_warmup=num_warmup,
@@ -148,6 +154,7 @@ class BIRL:
             reward_model,
             prior=prior,
             prior_scale=prior_scale,
+            prior_loc=prior_loc,
             beta=beta,
             beta_prior=tuple(beta_prior),
             tol=tol,
@@ -197,12 +204,21 @@ class BIRL:
             raise DemonstrationError("infer: feature_names are needed with preferences only")
         if feature_names is not None and tuple(feature_names) != names:
             raise DemonstrationError(f"feature names differ: {tuple(feature_names)} vs {names}")
+        for key in ("prior_loc", "prior_scale"):
+            value = self.config[key]
+            if isinstance(value, tuple) and len(value) != len(names):
+                raise ValueError(f"{key}: {len(value)} values for {len(names)} features {names}")
         d = demos if raw else (demo_data(demos) if demos is not None else None)
         p = preferences
         if p is not None and not isinstance(p, PreferenceData):
             p = preference_data(p, len(names))
         t0 = time.perf_counter()
-        self.mcmc.run(jax.random.PRNGKey(seed), d, p, extra_fields=("diverging", "num_steps"))
+        self.mcmc.run(
+            jax.random.PRNGKey(seed),
+            d,
+            p,
+            extra_fields=("diverging", "num_steps", "potential_energy"),
+        )
         # JAX dispatch is asynchronous: wait for the draws before stopping the clock.
         samples = jax.block_until_ready(self.mcmc.get_samples(group_by_chain=True))
         wall = time.perf_counter() - t0
@@ -222,11 +238,14 @@ class BIRL:
             diag["beta_rhat"] = float(
                 diagnostics(np.asarray(samples["beta"])[..., None])["rhat"][0]
             )
+        energy = extra.get("potential_energy")
         posterior = RewardPosterior(
             weights=w.reshape(C * N, K),
             feature_names=names,
             chain=np.repeat(np.arange(C), N),
             beta=beta,
+            # NumPyro's potential energy is the negative unnormalised log density
+            log_density=None if energy is None else -np.asarray(energy, np.float64).reshape(-1),
             diagnostics=diag,
             config=dict(
                 self.config,

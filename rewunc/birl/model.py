@@ -73,24 +73,29 @@ def reward_model(
     preferences: PreferenceData | None,
     *,
     prior: str = "normal",
-    prior_scale: float = 1.0,
+    prior_scale: float | tuple[float, ...] = 1.0,
     beta: float | None = 1.0,
     beta_prior: tuple[float, float] = (0.0, 1.0),
     tol: float = 1e-6,
+    prior_loc: float | tuple[float, ...] = 0.0,
 ):
     """Reward weights w [K] (and β if ``beta`` is None) given demonstrations and preferences.
 
     Args:
         demos, preferences: data, either may be None (K is read from their static shapes).
-        prior: "normal" (N(0, scale²) per weight), "laplace" (Laplace(0, scale)) or "sphere"
-            (w = z/|z| with z ~ N(0, I): uniform on the unit sphere).
+        prior: "normal" (N(loc, scale²) per weight), "laplace" (Laplace(loc, scale)) or
+            "sphere" (w = z/|z| with z ~ N(0, I): uniform on the unit sphere).
+        prior_loc, prior_scale: one number for every weight, or K numbers (normal and laplace),
+            e.g. to anchor a weight whose value the designer fixes (a tight scale).
         beta: fixed rationality, or None to infer it under LogNormal(*beta_prior).
     """
     n_features = (demos.mdps.features if demos is not None else preferences.better).shape[-1]
+    loc = jnp.broadcast_to(jnp.asarray(prior_loc, jnp.float32), (n_features,))
+    scale = jnp.broadcast_to(jnp.asarray(prior_scale, jnp.float32), (n_features,))
     if prior == "normal":
-        w = numpyro.sample("w", dist.Normal(0.0, prior_scale).expand([n_features]).to_event(1))
+        w = numpyro.sample("w", dist.Normal(loc, scale).to_event(1))
     elif prior == "laplace":
-        w = numpyro.sample("w", dist.Laplace(0.0, prior_scale).expand([n_features]).to_event(1))
+        w = numpyro.sample("w", dist.Laplace(loc, scale).to_event(1))
     elif prior == "sphere":
         z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_features]).to_event(1))
         w = numpyro.deterministic("w", z / jnp.linalg.norm(z))
