@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 
 from rewunc.experiment import main_for
-from rewunc.study import Study
+from rewunc.study import Study, birl_options
 
 AGENTS = (
     "BayesMean",
@@ -46,8 +46,9 @@ class LavaLandConfig:
     n_demos: int = 20
     expert_beta: float = 50.0  # the demonstrator's rationality (near-optimal at this scale)
     birl_beta: float = 50.0  # the rationality BIRL assumes (the demonstrator's, known)
-    prior_scale: float = 1.0  # N(0, prior_scale²) on dirt, grass and lava
-    target_prior: tuple[float, ...] = (1.0, 0.05)  # N(mean, sd²): the designer's unit of reward
+    prior_scale: float = 1.0  # N(0, prior_scale²) on every weight but the anchor
+    anchor_feature: str = "target"  # the designer's unit: reaching the target is worth about 1
+    anchor_prior: tuple[float, ...] = (1.0, 0.05)  # N(mean, sd²) of the anchored weight
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 2
@@ -58,7 +59,6 @@ class LavaLandConfig:
     agent_samples: int = 200
     gamma: float = 0.95
     frontier_alpha: float = 0.95
-    plot_shift: str = "lava"
 
 
 FAST = dict(
@@ -81,15 +81,7 @@ def studies(cfg: LavaLandConfig) -> list[Study]:
             shifts=cfg.shifts,
             n_demos=cfg.n_demos,
             expert_beta=cfg.expert_beta,
-            birl=dict(
-                beta=cfg.birl_beta,
-                prior_loc=(0.0, 0.0, 0.0, cfg.target_prior[0]),
-                prior_scale=(cfg.prior_scale,) * 3 + (cfg.target_prior[1],),
-                num_warmup=cfg.num_warmup,
-                num_samples=cfg.num_samples,
-                num_chains=cfg.num_chains,
-                max_tree_depth=cfg.max_tree_depth,
-            ),
+            birl=birl_options(cfg, "rewunc/LavaLand-v0"),
             n_episodes=cfg.n_episodes,
             agent_samples=cfg.agent_samples,
             gamma=cfg.gamma,

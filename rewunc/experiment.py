@@ -83,11 +83,12 @@ def main_for(
     # Parallel chains on the CPU need JAX to see several host devices before it first runs.
     numpyro.set_host_device_count(max(1, min(os.cpu_count() or 1, getattr(cfg, "num_chains", 1))))
     t0 = time.perf_counter()
-    episodes, posteriors = [], []
+    episodes, posteriors, frontiers = [], [], []
     for seed in cfg.seeds:
         for study in studies:
             out = run_study(run, study, seed, progress=not opts.quiet)
             episodes.append(out["episodes"])
+            frontiers.append(out["frontier"])
             posteriors.append(posterior_row(study, seed, out["posterior"]))
     episodes = pd.concat(episodes, ignore_index=True)
     results = pd.DataFrame(
@@ -99,6 +100,7 @@ def main_for(
     run.write_table("episodes.csv", episodes.to_dict("records"))
     run.write_table("results.csv", results.to_dict("records"))
     run.write_table("posteriors.csv", posteriors)
+    run.write_table("frontier.csv", pd.concat(frontiers).to_dict("records"))
 
     from rewunc.plots import plot_run  # matplotlib only once the numbers are safe on disk
 

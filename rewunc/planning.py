@@ -295,21 +295,38 @@ def _hard_vi(arrays, reward, tol, max_iters):
 
 
 def _prepare(mdp: TabularMDP, reward, dtype):
+    """Validated arrays for a solve; eager calls are padded to a shape bucket (see _bucket)."""
     r = jnp.asarray(reward, dtype=dtype)
     if r.ndim not in (1, 2) or r.shape[-1] != mdp.n_states:
         raise ValueError(
             f"reward: expected shape [S] or [M, S] with S = {mdp.n_states}, got {tuple(r.shape)}"
         )
-    if not _is_traced(r) and not bool(jnp.all(jnp.isfinite(r))):
+    squeeze, r = r.ndim == 1, jnp.atleast_2d(r)
+    if _is_traced(r):
+        return mdp_arrays(mdp, dtype), r, squeeze
+    if not bool(jnp.all(jnp.isfinite(r))):
         raise ValueError("reward: expected finite values, got NaN or inf")
-    return mdp_arrays(mdp, dtype), jnp.atleast_2d(r), r.ndim == 1
+    padded = _bucket(mdp)
+    r = jnp.pad(r, ((0, 0), (0, padded.n_states - mdp.n_states)))
+    return mdp_arrays(padded, dtype), r, squeeze
+
+
+# Eager solves pad S up to a multiple of this, so layouts of nearby sizes (a maze with more or
+# fewer walls) share one compiled solver instead of compiling one per state count.
+_STATE_BUCKET = 32
+
+
+def _bucket(mdp: TabularMDP) -> TabularMDP:
+    return pad_mdp(mdp, -(-mdp.n_states // _STATE_BUCKET) * _STATE_BUCKET)
 
 
 def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def _finish(plan: Plan, squeeze: bool, tol: float, max_iters: int, what: str) -> Plan:
+def _finish(
+    plan: Plan, squeeze: bool, tol: float, max_iters: int, what: str, n_states: int
+) -> Plan:
     # Inputs are checked finite, so NaN here means the solve did not converge (see _iterate).
     if not _is_traced(plan.v) and not bool(jnp.all(jnp.isfinite(plan.v))):
         raise ConvergenceError(
@@ -317,8 +334,12 @@ def _finish(plan: Plan, squeeze: bool, tol: float, max_iters: int, what: str) ->
             f"after {int(plan.iterations)} sweeps (max_iters={max_iters}); raise max_iters, "
             "loosen tol, or use dtype=np.float64"
         )
-    if not _is_traced(plan.v):  # eager: hand back plain numpy (float64 survives the context)
-        plan = Plan(*(np.asarray(x) for x in plan))
+    if not _is_traced(plan.v):  # eager: plain numpy (float64 survives the context), unpadded
+        plan = Plan(
+            *(np.asarray(x)[:, :n_states] for x in plan[:3]),
+            np.asarray(plan.iterations),
+            np.asarray(plan.residual),
+        )
     if squeeze:
         plan = Plan(plan.q[0], plan.v[0], plan.policy[0], plan.iterations, plan.residual)
     return plan
@@ -357,7 +378,7 @@ def soft_value_iteration(
             if not float(beta) > 0:
                 raise ValueError(f"beta: expected a rationality > 0, got {float(beta)}")
             plan = _soft_vi(arrays, r, beta, jnp.asarray(tol, dt), max_iters)
-        return _finish(plan, squeeze, tol, max_iters, "soft_value_iteration")
+        return _finish(plan, squeeze, tol, max_iters, "soft_value_iteration", mdp.n_states)
 
 
 def value_iteration(
@@ -371,7 +392,7 @@ def value_iteration(
         tol = _default_tol(dt) if tol is None else tol
         arrays, r, squeeze = _prepare(mdp, reward, dt)
         plan = _hard_vi(arrays, r, jnp.asarray(tol, dt), max_iters)
-        return _finish(plan, squeeze, tol, max_iters, "value_iteration")
+        return _finish(plan, squeeze, tol, max_iters, "value_iteration", mdp.n_states)
 
 
 def greedy_policy(q: jax.Array, atol: float = 1e-6) -> jax.Array:
@@ -423,7 +444,8 @@ def _occupancy(arrays, policy, tol, max_iters):
     return d[..., None] * policy * (~arrays.terminal)[None, :, None], it, res
 
 
-def _prepare_policy(mdp: TabularMDP, policy, dtype):
+def _prepare_policy(mdp: TabularMDP, policy, dtype, n_states: int):
+    """Validated policy [M, n_states, A]: padded states (see _bucket) act uniformly."""
     pi = jnp.asarray(policy, dtype=dtype)
     if pi.ndim not in (2, 3) or pi.shape[-2:] != (mdp.n_states, mdp.n_actions):
         raise ValueError(
@@ -432,7 +454,13 @@ def _prepare_policy(mdp: TabularMDP, policy, dtype):
         )
     if not _is_traced(pi) and not bool(jnp.allclose(pi.sum(-1), 1.0, atol=1e-4)):
         raise ValueError("policy: each row π[s, :] must sum to 1")
-    return pi.reshape((-1,) + pi.shape[-2:]), pi.ndim == 2
+    pi2 = pi.reshape((-1,) + pi.shape[-2:])
+    pad = n_states - mdp.n_states
+    if pad:
+        pi2 = jnp.concatenate(
+            [pi2, jnp.full((pi2.shape[0], pad, mdp.n_actions), 1 / mdp.n_actions, dtype)], 1
+        )
+    return pi2, pi.ndim == 2
 
 
 def policy_evaluation(
@@ -451,12 +479,14 @@ def policy_evaluation(
     with _precision(dtype) as dt:
         tol = _default_tol(dt) if tol is None else tol
         arrays, r, squeeze_r = _prepare(mdp, reward, dt)
-        pi, squeeze_p = _prepare_policy(mdp, policy, dt)
+        S = r.shape[-1]
+        pi, squeeze_p = _prepare_policy(mdp, policy, dt, S)
         M = max(r.shape[0], pi.shape[0])
-        r = jnp.broadcast_to(r, (M, mdp.n_states))
-        pi = jnp.broadcast_to(pi, (M, mdp.n_states, mdp.n_actions))
+        r = jnp.broadcast_to(r, (M, S))
+        pi = jnp.broadcast_to(pi, (M, S, mdp.n_actions))
         v, it, res = _policy_eval(arrays, r, pi, jnp.asarray(tol, dt), max_iters)
-        v = _finish(Plan(v, v, v, it, res), False, tol, max_iters, "policy_evaluation").v
+        plan = Plan(v, v, v, it, res)
+        v = _finish(plan, False, tol, max_iters, "policy_evaluation", mdp.n_states).v
         return v[0] if (squeeze_r and squeeze_p) else v
 
 
@@ -469,9 +499,11 @@ def state_action_occupancy(
     """
     with _precision(dtype) as dt:
         tol = _default_tol(dt) if tol is None else tol
-        pi, squeeze = _prepare_policy(mdp, policy, dt)
-        x, it, res = _occupancy(mdp_arrays(mdp, dt), pi, jnp.asarray(tol, dt), max_iters)
-        x = _finish(Plan(x, x, x, it, res), False, tol, max_iters, "state_action_occupancy").v
+        padded = _bucket(mdp)
+        pi, squeeze = _prepare_policy(mdp, policy, dt, padded.n_states)
+        x, it, res = _occupancy(mdp_arrays(padded, dt), pi, jnp.asarray(tol, dt), max_iters)
+        plan = Plan(x, x, x, it, res)
+        x = _finish(plan, False, tol, max_iters, "state_action_occupancy", mdp.n_states).v
         return x[0] if squeeze else x
 
 

@@ -7,8 +7,8 @@ without re-running anything:
 - ``goal_vs_capability.png``: grouped bars per shift and agent (goal, capability = goal ∪ proxy,
   misgeneralization = proxy, hazard) with 95% bootstrap intervals;
 - ``reward_map_<study>.png``: the posterior mean and standard deviation of r(s) over a test layout;
-- ``risk_frontier.png``: posterior-expected return against CVaR_α of each agent's plan, the BROIL
-  agents joined in order of λ;
+- ``risk_frontier.png``: posterior-expected return against CVaR_α of BROIL plans as λ varies,
+  each agent's plan on the same axes, and the plans' true return against λ;
 - ``trace_<study>.png`` / ``rank_<study>.png``: MCMC trace and rank plots per weight;
 - ``sweep.png`` (several studies over ``p``): the posterior's goal–proxy correlation and the
   outcome rates on the shift as ``p`` grows.
@@ -17,7 +17,6 @@ without re-running anything:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -49,7 +48,7 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
     bars = [b for b in BARS if b[0] in ("goal_rate", "capability_rate") or results[b[0]].max() > 0]
     panels = list(dict.fromkeys(zip(results["study"], results["shift"], strict=True)))
     agents = list(dict.fromkeys(results["agent"]))
-    ncols = min(len(panels), 2)
+    ncols = 1 if len(panels) <= 2 else 2
     nrows = -(-len(panels) // ncols)
     width = max(6.0, 0.55 * len(agents) * len(bars) / 2)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.6 * nrows), squeeze=False)
@@ -78,7 +77,7 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="upper left", ncol=2)
+    axes.flat[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.08), ncol=len(bars))
     fig.suptitle(
         title or "goal vs capability generalization (95% bootstrap intervals)", fontsize=11
     )
@@ -122,37 +121,44 @@ def reward_map(
     return fig
 
 
-def risk_frontier(episodes: pd.DataFrame, shift: str, alpha: float) -> plt.Figure:
-    """Each agent's plan: mean over layouts of E_w[return] against CVaR_α[return] under the
-    posterior, on ``shift``; BROIL(λ, α) agents of equal α joined in order of λ."""
-    cell = episodes[episodes["shift"] == shift]
-    pts = cell.groupby("agent", sort=False)[["posterior_cvar", "posterior_mean"]].mean()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    broil = {}
-    for agent, (xc, ym) in pts.iterrows():
-        m = re.match(r"BROIL\(lam=([\d.e-]+), alpha=([\d.e-]+)\)", agent)
-        if m:
-            broil.setdefault(float(m.group(2)), []).append((float(m.group(1)), xc, ym))
-        cv = re.match(r"CVaR\(alpha=([\d.e-]+)\)", agent)
-        if cv:
-            broil.setdefault(float(cv.group(1)), []).append((0.0, xc, ym))
-        ax.scatter(xc, ym, s=28, zorder=3)
-        ax.annotate(agent, (xc, ym), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    for a, line in sorted(broil.items()):
-        line.sort()
-        ax.plot(
-            [p[1] for p in line],
-            [p[2] for p in line],
-            "-",
-            alpha=0.6,
-            label=f"BROIL λ sweep, α={a:g}",
+def risk_frontier(frontier: pd.DataFrame, episodes: pd.DataFrame) -> plt.Figure:
+    """Left: posterior-expected return against posterior CVaR_α of BROIL(λ, α) plans as λ
+    varies (means over the test layouts), with each agent's plan on the same layouts. Right: the
+    plans' true expected return against λ, with the Oracle's."""
+    shift, alpha = frontier["shift"].iloc[0], frontier["alpha"].iloc[0]
+    curve = frontier.groupby("lam")[["posterior_cvar", "posterior_mean", "true_value"]].mean()
+    oracle = frontier.groupby("episode")["oracle_value"].first().mean()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.6), width_ratios=(1.3, 1))
+    ax.plot(curve["posterior_cvar"], curve["posterior_mean"], "k-", lw=1, zorder=2)
+    ax.scatter(curve["posterior_cvar"], curve["posterior_mean"], c="k", s=14, zorder=3)
+    for lam, r in curve.iterrows():
+        ax.annotate(
+            f"λ={lam:g}",
+            (r["posterior_cvar"], r["posterior_mean"]),
+            fontsize=7,
+            xytext=(3, -9),
+            textcoords="offset points",
         )
-    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return")
+    cell = episodes[episodes["shift"] == shift]
+    if "posterior_cvar" in cell:
+        pts = cell.groupby("agent", sort=False)[["posterior_cvar", "posterior_mean"]].mean()
+        for agent, (xc, ym) in pts.iterrows():
+            ax.scatter(xc, ym, s=30, marker="D", zorder=4, label=agent)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return (symlog)")
     ax.set_ylabel("posterior expected return")
-    ax.set_title(f"risk frontier on '{shift}' (mean over test layouts)", fontsize=10)
-    if broil:
-        ax.legend(fontsize=8)
+    ax.set_title(f"BROIL frontier on '{shift}' (α={alpha:g}; mean over layouts)", fontsize=10)
+    ax.legend(
+        fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="agents", title_fontsize=7
+    )
     ax.grid(alpha=0.3)
+    ax2.plot(curve.index, curve["true_value"], "ko-", ms=4, label="BROIL(λ) plan")
+    ax2.axhline(oracle, color="g", ls="--", lw=1, label="Oracle")
+    ax2.set_xlabel("λ (1: posterior mean, 0: CVaR only)")
+    ax2.set_ylabel("true expected discounted return")
+    ax2.set_title("what each λ actually earns", fontsize=10)
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -189,15 +195,15 @@ def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
     return ftrace, frank
 
 
-def sweep(results: pd.DataFrame, posteriors: pd.DataFrame, shift: str, pair: tuple[str, str]):
-    """Posterior corr(goal weight, proxy weight) and outcome rates on ``shift`` against ``p``."""
-    corr = f"corr_{pair[0]}_{pair[1]}"
+def sweep(results: pd.DataFrame, posteriors: pd.DataFrame, shift: str):
+    """The posterior's ambiguity (correlation of the goal and proxy contrasts) and the outcome
+    rates on ``shift``, against ``p``."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    by_p = posteriors.groupby("p")[corr]
+    by_p = posteriors.groupby("p")["ambiguity"]
     axes[0].errorbar(by_p.mean().index, by_p.mean(), yerr=by_p.std().fillna(0), marker="o")
     axes[0].axhline(0, color="k", lw=0.5)
     axes[0].set_xlabel("p (fraction of decorrelated training layouts)")
-    axes[0].set_ylabel(f"posterior corr({pair[0]}, {pair[1]})")
+    axes[0].set_ylabel(f"posterior {posteriors['ambiguity_of'].iloc[0]}")
     axes[0].set_title("reward ambiguity", fontsize=10)
     cell = results[results["shift"] == shift]
     for ax, metric, title in (
@@ -237,7 +243,7 @@ def plot_run(path) -> list[Path]:
     manifest = json.loads((path / "manifest.json").read_text())
     studies = {s["label"]: s for s in json.loads((path / "studies.json").read_text())}
     first_seed = cfg["seeds"][0]
-    shift = cfg.get("plot_shift") or results["shift"].iloc[-1]
+    shift = results["shift"].iloc[-1]  # the last split of the studies (the held-out shift)
     for study in dict.fromkeys(results["study"]):
         key = f"{study}/seed{first_seed}/posterior"
         if key not in manifest["stages"]:
@@ -249,10 +255,16 @@ def plot_run(path) -> list[Path]:
         figs[f"reward_map_{slug(study)}"] = reward_map(
             post, ep["env"], env_kwargs, None if shift == "train" else shift, int(ep["layout_seed"])
         )
-    if "posterior_cvar" in episodes and episodes["posterior_cvar"].notna().any():
-        figs["risk_frontier"] = risk_frontier(episodes, shift, cfg.get("frontier_alpha", 0.95))
-    if "p" in results and results["study"].nunique() > 1 and cfg.get("ambiguity_pair"):
-        figs["sweep"] = sweep(results, posteriors, shift, tuple(cfg["ambiguity_pair"]))
+    frontier = _read_csv(path / "frontier.csv")
+    for study in dict.fromkeys(frontier["study"]):
+        name = (
+            "risk_frontier" if frontier["study"].nunique() == 1 else f"risk_frontier_{slug(study)}"
+        )
+        figs[name] = risk_frontier(
+            frontier[frontier["study"] == study], episodes[episodes["study"] == study]
+        )
+    if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
+        figs["sweep"] = sweep(results, posteriors, shift)
     written = []
     for name, fig in figs.items():
         written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))

@@ -9,7 +9,7 @@ flagship, one per p for the sweeps) and what to print and plot.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -17,12 +17,12 @@ import pandas as pd
 from numpyro.infer import NUTS
 from tqdm.auto import tqdm
 
-from rewunc.agents.tabular import BROIL, CVaR, Maximin, agent_name, make_agent
+from rewunc.agents.tabular import BROIL, CVaR, Maximin, agent_name, make_agent, risk_lp
 from rewunc.birl import BIRL, MCMCDiagnosticsWarning
 from rewunc.demos import BoltzmannExpert, Demonstrations, collect
-from rewunc.evaluate import TestLayouts, evaluate_agent
+from rewunc.evaluate import TestLayouts, evaluate_agent, shift_name
 from rewunc.posterior import RewardPosterior
-from rewunc.risk import check_alpha, cvar, sample_returns
+from rewunc.risk import check_alpha, check_lam, cvar, sample_returns
 from rewunc.runs import Run, slug
 
 TRAIN = "train"
@@ -38,8 +38,9 @@ class Study:
     split in ``shifts`` ("train" is held-out training layouts).
 
     ``birl`` holds :class:`~rewunc.birl.BIRL` options; ``agent_samples`` thins the posterior the
-    linear-programming agents see (evenly over chains); ``frontier_alpha`` is the α of the
-    per-episode ``posterior_cvar`` column used by the risk-frontier plot.
+    linear-programming agents see (evenly over chains). The risk frontier is traced on the
+    test layouts of the last split in ``shifts``: BROIL(λ, ``frontier_alpha``) for each λ in
+    ``frontier_lams``; episodes also record each plan's posterior mean and CVaR at that α.
     """
 
     label: str
@@ -54,25 +55,47 @@ class Study:
     agent_samples: int = 200
     gamma: float = 0.95
     frontier_alpha: float = 0.95
+    frontier_lams: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+    ambiguity: tuple[str, ...] = ()
 
     def __post_init__(self):
         import gymnasium as gym
 
         try:
             env = gym.make(self.env_id, **self.env_kwargs)
-        except gym.error.Error as err:
-            raise StudyError(f"env {self.env_id!r}: {err}") from err
+        except (gym.error.Error, ValueError, TypeError) as err:
+            raise StudyError(f"env {self.env_id!r} with {self.env_kwargs}: {err}") from err
         known = (TRAIN, *env.unwrapped.SHIFTS)
-        env.close()
         for s in self.shifts:
             if s not in known:
                 raise StudyError(f"shift {s!r}: {self.env_id} has {list(known)}")
         for a in self.agents:
             make_agent(a)  # raises AgentError naming the bad spec
         check_alpha(self.frontier_alpha)
+        for lam in self.frontier_lams:
+            check_lam(lam)
+        if self.ambiguity:
+            names = env.unwrapped.feature_names
+            if len(self.ambiguity) != 2:
+                raise StudyError(f"ambiguity: expected two contrasts, got {self.ambiguity}")
+            for term in self.ambiguity:
+                contrast(term, names)
+        env.close()
         for name in ("n_demos", "n_episodes", "agent_samples"):
             if getattr(self, name) < 1:
                 raise StudyError(f"{name}: expected >= 1, got {getattr(self, name)}")
+
+
+def contrast(term: str, names: tuple[str, ...]) -> np.ndarray:
+    """The weight vector of a contrast such as "goal" or "red-blue" over ``names``."""
+    vec = np.zeros(len(names))
+    for sign, name in zip((1.0, -1.0), term.split("-"), strict=False):
+        if name not in names:
+            raise StudyError(f"contrast {term!r}: {name!r} is not one of {names}")
+        vec[names.index(name)] += sign
+    if term.count("-") > 1:
+        raise StudyError(f"contrast {term!r}: expected 'a' or 'a-b'")
+    return vec
 
 
 def thin(posterior: RewardPosterior, n: int) -> RewardPosterior:
@@ -138,27 +161,31 @@ def run_study(run: Run, study: Study, seed: int, *, progress: bool = True) -> di
     lp_posterior = thin(posterior, study.agent_samples)
     agents = [make_agent(a) for a in study.agents]
 
+    layouts: dict[str, TestLayouts] = {}
+
+    def layouts_of(shift: str) -> TestLayouts:  # drawn once, only if some cell needs them
+        if shift not in layouts:
+            layouts[shift] = TestLayouts.draw(
+                study.env_id,
+                None if shift == TRAIN else shift,
+                study.n_episodes,
+                seed,
+                study.gamma,
+                **study.env_kwargs,
+            )
+        return layouts[shift]
+
     episodes = []
     cells = [(s, a) for s in study.shifts for a in agents]
     bar = tqdm(cells, desc=f"{study.label} seed {seed}", disable=not progress, leave=False)
-    layouts: dict[str, TestLayouts] = {}
     for shift, agent in bar:
         name = agent_name(agent)
         bar.set_postfix_str(f"{shift}: {name}")
 
         def compute(shift=shift, agent=agent, name=name):
-            if shift not in layouts:
-                layouts[shift] = TestLayouts.draw(
-                    study.env_id,
-                    None if shift == TRAIN else shift,
-                    study.n_episodes,
-                    seed,
-                    study.gamma,
-                    **study.env_kwargs,
-                )
             uses_lp = isinstance(agent, Maximin | CVaR | BROIL)
             rows = evaluate_agent(
-                layouts[shift],
+                layouts_of(shift),
                 agent,
                 lp_posterior if uses_lp else posterior,
                 name=name,
@@ -168,7 +195,42 @@ def run_study(run: Run, study: Study, seed: int, *, progress: bool = True) -> di
             return [{"study": study.label, **r} for r in rows]
 
         episodes.append(run.cell(f"{prefix}/{shift}/{name}", compute))
-    return {"episodes": pd.concat(episodes, ignore_index=True), "posterior": posterior}
+    shift = study.shifts[-1]
+    frontier = run.cell(
+        f"{prefix}/{shift}/frontier",
+        lambda: risk_frontier(study, seed, layouts_of(shift), lp_posterior, posterior.weights),
+    )
+    return {
+        "episodes": pd.concat(episodes, ignore_index=True),
+        "posterior": posterior,
+        "frontier": frontier,
+    }
+
+
+def risk_frontier(
+    study: Study, seed: int, layouts: TestLayouts, lp_posterior: RewardPosterior, weights
+) -> list[dict]:
+    """BROIL(λ, α) on every test layout for each λ: the plan's posterior mean and CVaR_α of the
+    return (under all draws ``weights``) and its exact true value (expected discounted return
+    under the env's true reward)."""
+    rows = []
+    for i, mdp in enumerate(layouts.mdps):
+        for lam in study.frontier_lams:
+            planned = risk_lp(mdp, lp_posterior.weights, lam, study.frontier_alpha)
+            rows.append(
+                {
+                    "study": study.label,
+                    "seed": seed,
+                    "shift": shift_name(layouts.shift),
+                    "episode": i,
+                    "lam": lam,
+                    "alpha": study.frontier_alpha,
+                    **_posterior_scores(weights, study.frontier_alpha, planned),
+                    "true_value": float(planned.mu @ mdp.true_weights),
+                    "oracle_value": float(layouts.oracle_values[i]),
+                }
+            )
+    return rows
 
 
 def _posterior_scores(weights, alpha, planned) -> dict:
@@ -188,6 +250,10 @@ def posterior_row(study: Study, seed: int, posterior: RewardPosterior) -> dict:
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             row[f"corr_{names[i]}_{names[j]}"] = float(corr[i, j])
+    if study.ambiguity:
+        a, b = (w @ contrast(t, names) for t in study.ambiguity)
+        row["ambiguity"] = float(np.corrcoef(a, b)[0, 1])
+        row["ambiguity_of"] = "corr({}, {})".format(*study.ambiguity)
     row.update(
         max_rhat=float(np.max(d.get("rhat", [np.nan]))),
         min_ess_bulk=float(np.min(d.get("ess_bulk", [np.nan]))),
@@ -197,5 +263,53 @@ def posterior_row(study: Study, seed: int, posterior: RewardPosterior) -> dict:
     return row
 
 
-def study_config(study: Study) -> dict:
-    return asdict(study)
+def birl_options(cfg, env_id: str) -> dict:
+    """BIRL options from an experiment config's standard fields.
+
+    Every weight gets N(0, prior_scale²) except ``cfg.anchor_feature``, which gets
+    N(*cfg.anchor_prior): the designer's unit of reward. Demonstrations fix a reward only up to
+    what changes behaviour (a scale, the value of ending an episode against the cost of going
+    on), so one weight is anchored, as IRL usually fixes one weight or the norm.
+    """
+    import gymnasium as gym
+
+    names = gym.spec(env_id).make().unwrapped.feature_names
+    loc, scale = [0.0] * len(names), [float(cfg.prior_scale)] * len(names)
+    if cfg.anchor_feature:
+        if cfg.anchor_feature not in names:
+            raise StudyError(f"anchor_feature {cfg.anchor_feature!r}: {env_id} has {names}")
+        if len(cfg.anchor_prior) != 2 or cfg.anchor_prior[1] <= 0:
+            raise StudyError(f"anchor_prior: expected (mean, sd > 0), got {cfg.anchor_prior}")
+        k = names.index(cfg.anchor_feature)
+        loc[k], scale[k] = cfg.anchor_prior
+    return dict(
+        beta=cfg.birl_beta,
+        prior_loc=tuple(loc),
+        prior_scale=tuple(scale),
+        num_warmup=cfg.num_warmup,
+        num_samples=cfg.num_samples,
+        num_chains=cfg.num_chains,
+        max_tree_depth=cfg.max_tree_depth,
+    )
+
+
+def sweep_studies(cfg, env_id: str, env_kwargs: dict) -> list[Study]:
+    """One study per value of ``cfg.ps`` (the env's ``p``), otherwise alike."""
+    return [
+        Study(
+            label=f"p={p:g}",
+            env_id=env_id,
+            env_kwargs={**env_kwargs, "p": float(p)},
+            agents=cfg.agents,
+            shifts=cfg.shifts,
+            n_demos=cfg.n_demos,
+            expert_beta=cfg.expert_beta,
+            birl=birl_options(cfg, env_id),
+            n_episodes=cfg.n_episodes,
+            agent_samples=cfg.agent_samples,
+            gamma=cfg.gamma,
+            frontier_alpha=cfg.frontier_alpha,
+            ambiguity=cfg.ambiguity,
+        )
+        for p in cfg.ps
+    ]
