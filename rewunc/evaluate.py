@@ -52,7 +52,7 @@ def shift_name(shift: str | None) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class TestLayouts:
+class EvalLayouts:
     """The evaluation layouts of one (env, shift): seeds, each layout's MDP and Oracle value.
 
     Built once per shift and shared by every agent evaluated there.
@@ -74,7 +74,7 @@ class TestLayouts:
         seed: int,
         gamma: float = 0.95,
         **env_kwargs,
-    ) -> TestLayouts:
+    ) -> EvalLayouts:
         """Draw ``n_episodes`` layouts from (seed, env, shift); solve each for its Oracle."""
         if n_episodes < 1:
             raise ValueError(f"n_episodes: expected >= 1, got {n_episodes}")
@@ -130,7 +130,7 @@ def tabular_actor(policy: np.ndarray, rng: np.random.Generator) -> Callable:
 
 
 def evaluate_agent(
-    layouts: TestLayouts,
+    layouts: EvalLayouts,
     agent,
     posterior: RewardPosterior | None,
     *,
@@ -152,7 +152,7 @@ def evaluate_agent(
     return _evaluate(layouts, policy_for, name=name, seed=seed)
 
 
-def evaluate_policy(layouts: TestLayouts, policy: Callable, *, name: str, seed: int) -> list[dict]:
+def evaluate_policy(layouts: EvalLayouts, policy: Callable, *, name: str, seed: int) -> list[dict]:
     """Episodes of a callable ``policy(obs) -> action`` (a learned or hand-written agent)."""
 
     def policy_for(i, mdp):

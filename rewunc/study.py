@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from rewunc.agents.tabular import BROIL, CVaR, Maximin, agent_name, make_agent, risk_lp
 from rewunc.birl import BIRL, MCMCDiagnosticsWarning
 from rewunc.demos import BoltzmannExpert, Demonstrations, collect
-from rewunc.evaluate import TestLayouts, evaluate_agent, shift_name
+from rewunc.evaluate import EvalLayouts, evaluate_agent, shift_name
 from rewunc.posterior import RewardPosterior
 from rewunc.risk import check_alpha, check_lam, cvar, sample_returns
 from rewunc.runs import Run, slug
@@ -161,11 +161,11 @@ def run_study(run: Run, study: Study, seed: int, *, progress: bool = True) -> di
     lp_posterior = thin(posterior, study.agent_samples)
     agents = [make_agent(a) for a in study.agents]
 
-    layouts: dict[str, TestLayouts] = {}
+    layouts: dict[str, EvalLayouts] = {}
 
-    def layouts_of(shift: str) -> TestLayouts:  # drawn once, only if some cell needs them
+    def layouts_of(shift: str) -> EvalLayouts:  # drawn once, only if some cell needs them
         if shift not in layouts:
-            layouts[shift] = TestLayouts.draw(
+            layouts[shift] = EvalLayouts.draw(
                 study.env_id,
                 None if shift == TRAIN else shift,
                 study.n_episodes,
@@ -208,7 +208,7 @@ def run_study(run: Run, study: Study, seed: int, *, progress: bool = True) -> di
 
 
 def risk_frontier(
-    study: Study, seed: int, layouts: TestLayouts, lp_posterior: RewardPosterior, weights
+    study: Study, seed: int, layouts: EvalLayouts, lp_posterior: RewardPosterior, weights
 ) -> list[dict]:
     """BROIL(λ, α) on every test layout for each λ: the plan's posterior mean and CVaR_α of the
     return (under all draws ``weights``) and its exact true value (expected discounted return
