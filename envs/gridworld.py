@@ -267,7 +267,12 @@ class GridWorld(gym.Env):
 
     @property
     def n_states(self) -> int:
-        return self._aux.n_aux * len(self._free_cells)
+        return self._aux.n_aux * self.n_cells
+
+    @property
+    def n_cells(self) -> int:
+        """Free cells of the current layout (states 0..n_cells-1 are the cells at aux 0)."""
+        return len(self._free_cells)
 
     # ---- gymnasium API ----------------------------------------------------------------------
 

@@ -18,34 +18,22 @@ from dataclasses import dataclass
 
 from experiments.corner_goal import AGENTS, FAST
 from rewunc.experiment import main_for
-from rewunc.study import sweep_studies
+from rewunc.study import StudyConfig, sweep_studies
 
 
 @dataclass(frozen=True)
-class ColorGoalConfig:
-    """ColorGoal: a sweep over p, the fraction of training layouts with the colours swapped."""
+class ColorGoalConfig(StudyConfig):
+    """ColorGoal: a sweep over p, the fraction of training layouts with the colours swapped.
 
-    seeds: tuple[int, ...] = (0,)
+    The step cost is the anchored weight (the designer's unit); see StudyConfig for the rest.
+    """
+
     ps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
     size: int = 6
-    n_demos: int = 20
-    expert_beta: float = 50.0
-    birl_beta: float = 50.0
-    prior_scale: float = 1.0  # N(0, prior_scale²) on every weight but the anchor
-    anchor_feature: str = "step"  # the designer's unit: the cost of a step
-    anchor_prior: tuple[float, ...] = (-0.02, 0.002)
-    num_warmup: int = 500
-    num_samples: int = 500
-    num_chains: int = 2
-    max_tree_depth: int = 10
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "swap")
-    n_episodes: int = 100
-    agent_samples: int = 200
-    gamma: float = 0.95
-    frontier_alpha: float = 0.95
-    # colour and shape contrasts: each object has one colour and one shape, so only these
-    # differences (not red or circle alone) are what demonstrations can pin down
+    # each object has one colour and one shape, so demonstrations can pin down only these
+    # contrasts, not "red" or "circle" alone
     ambiguity: tuple[str, ...] = ("red-blue", "circle-square")
 
 

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from rewunc.experiment import main_for
-from rewunc.study import sweep_studies
+from rewunc.study import StudyConfig, sweep_studies
 
 AGENTS = (
     "BayesMean",
@@ -29,29 +29,17 @@ AGENTS = (
 
 
 @dataclass(frozen=True)
-class CornerGoalConfig:
-    """CornerGoal: a sweep over p, the fraction of training layouts with the goal off the corner."""
+class CornerGoalConfig(StudyConfig):
+    """CornerGoal: a sweep over p, the fraction of training layouts with the goal off the corner.
 
-    seeds: tuple[int, ...] = (0,)
+    The step cost is the anchored weight (the designer's unit); see StudyConfig for the rest.
+    """
+
     ps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
     size: int = 7
     k: int = 1
-    n_demos: int = 20
-    expert_beta: float = 50.0
-    birl_beta: float = 50.0
-    prior_scale: float = 1.0  # N(0, prior_scale²) on every weight but the anchor
-    anchor_feature: str = "step"  # the designer's unit: the cost of a step
-    anchor_prior: tuple[float, ...] = (-0.02, 0.002)
-    num_warmup: int = 500
-    num_samples: int = 500
-    num_chains: int = 2
-    max_tree_depth: int = 10
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "anywhere")
-    n_episodes: int = 100
-    agent_samples: int = 200
-    gamma: float = 0.95
-    frontier_alpha: float = 0.95
     ambiguity: tuple[str, ...] = ("goal", "corner")  # corr of these posterior contrasts
 
 

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 
 from rewunc.experiment import main_for
-from rewunc.study import Study, birl_options
+from rewunc.study import Study, StudyConfig, study_from
 
 AGENTS = (
     "BayesMean",
@@ -38,27 +38,18 @@ AGENTS = (
 
 
 @dataclass(frozen=True)
-class LavaLandConfig:
-    """LavaLand: demonstrations without lava, evaluation with it."""
+class LavaLandConfig(StudyConfig):
+    """LavaLand: demonstrations without lava, evaluation with it.
 
-    seeds: tuple[int, ...] = (0,)
+    The target's weight is anchored (the designer's unit: reaching it is worth about 1); see
+    StudyConfig for the rest.
+    """
+
     size: int = 8
-    n_demos: int = 20
-    expert_beta: float = 50.0  # the demonstrator's rationality (near-optimal at this scale)
-    birl_beta: float = 50.0  # the rationality BIRL assumes (the demonstrator's, known)
-    prior_scale: float = 1.0  # N(0, prior_scale²) on every weight but the anchor
-    anchor_feature: str = "target"  # the designer's unit: reaching the target is worth about 1
-    anchor_prior: tuple[float, ...] = (1.0, 0.05)  # N(mean, sd²) of the anchored weight
-    num_warmup: int = 500
-    num_samples: int = 500
-    num_chains: int = 2
-    max_tree_depth: int = 10
+    anchor_feature: str = "target"
+    anchor_prior: tuple[float, ...] = (1.0, 0.05)
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "lava")
-    n_episodes: int = 100
-    agent_samples: int = 200
-    gamma: float = 0.95
-    frontier_alpha: float = 0.95
 
 
 FAST = dict(
@@ -72,22 +63,7 @@ FAST = dict(
 
 
 def studies(cfg: LavaLandConfig) -> list[Study]:
-    return [
-        Study(
-            label="lavaland",
-            env_id="rewunc/LavaLand-v0",
-            env_kwargs={"size": cfg.size},
-            agents=cfg.agents,
-            shifts=cfg.shifts,
-            n_demos=cfg.n_demos,
-            expert_beta=cfg.expert_beta,
-            birl=birl_options(cfg, "rewunc/LavaLand-v0"),
-            n_episodes=cfg.n_episodes,
-            agent_samples=cfg.agent_samples,
-            gamma=cfg.gamma,
-            frontier_alpha=cfg.frontier_alpha,
-        )
-    ]
+    return [study_from(cfg, "lavaland", "rewunc/LavaLand-v0", {"size": cfg.size})]
 
 
 def main(argv=None) -> int:

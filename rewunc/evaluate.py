@@ -153,7 +153,9 @@ def evaluate_agent(
 
 
 def evaluate_policy(layouts: EvalLayouts, policy: Callable, *, name: str, seed: int) -> list[dict]:
-    """Episodes of a callable ``policy(obs) -> action`` (a learned or hand-written agent)."""
+    """Episodes of a callable ``policy(obs) -> action``: a hand-written agent, or a learned one
+    such as a stable-baselines3 model, ``lambda obs: model.predict(obs, deterministic=True)[0]``.
+    """
 
     def policy_for(i, mdp):
         return (lambda obs, env: int(policy(obs))), {}

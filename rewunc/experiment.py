@@ -115,11 +115,8 @@ def main_for(
 
 def format_summary(results: pd.DataFrame, metrics: Sequence[str]) -> str:
     """A fixed-width table: one line per cell, each metric as ``mean [lo, hi]``."""
-    keys = [
-        c
-        for c in ("study", "shift", "agent")
-        if c in results and results[c].nunique() > 1 or c == "agent"
-    ]
+    # the agent always; study and shift only when they vary
+    keys = [c for c in ("study", "shift") if results[c].nunique() > 1] + ["agent"]
     cols = [(m, f"{m.replace('_rate', '')}") for m in metrics]
     widths = {k: max(len(k), *(len(str(v)) for v in results[k])) for k in keys}
     head = " ".join(f"{k:<{widths[k]}s}" for k in keys) + "".join(f" {t:>21s}" for _, t in cols)

@@ -98,8 +98,7 @@ def reward_map(
     r = posterior.rewards(mdp)  # [M, S]
     H, W = base.layout.shape
     mean, sd = np.full((H, W), np.nan), np.full((H, W), np.nan)
-    n_cells = len(base._free_cells)
-    for s in range(n_cells):  # aux 0: the layout as first seen
+    for s in range(base.n_cells):  # aux 0: the layout as first seen
         row, col = base.cell_of_state(s)
         mean[row, col], sd[row, col] = r[:, s].mean(), r[:, s].std()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))

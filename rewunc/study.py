@@ -263,6 +263,37 @@ def posterior_row(study: Study, seed: int, posterior: RewardPosterior) -> dict:
     return row
 
 
+@dataclass(frozen=True)
+class StudyConfig:
+    """The fields every experiment config shares (scripts subclass it and set their defaults).
+
+    Demonstrations: ``n_demos`` Boltzmann demonstrations at ``expert_beta``. BIRL: ``birl_beta``
+    (the rationality the learner assumes), N(0, ``prior_scale``²) priors except the anchored
+    weight (see :func:`birl_options`), NUTS with ``num_chains`` × (``num_warmup`` +
+    ``num_samples``) and ``max_tree_depth``. Evaluation: ``agents`` (spec strings, see
+    ``rewunc.agents.make_agent``) on ``shifts`` ("train" and shift names), ``n_episodes``
+    layouts each, LP agents on ``agent_samples`` thinned draws.
+    """
+
+    seeds: tuple[int, ...] = (0,)
+    n_demos: int = 20
+    expert_beta: float = 50.0
+    birl_beta: float = 50.0
+    prior_scale: float = 1.0
+    anchor_feature: str = "step"
+    anchor_prior: tuple[float, ...] = (-0.02, 0.002)
+    num_warmup: int = 500
+    num_samples: int = 500
+    num_chains: int = 2
+    max_tree_depth: int = 10
+    agents: tuple[str, ...] = ("BayesMean", "MAP", "Maximin", "CVaR(alpha=0.9)", "Oracle")
+    shifts: tuple[str, ...] = ("train",)
+    n_episodes: int = 100
+    agent_samples: int = 200
+    gamma: float = 0.95
+    frontier_alpha: float = 0.95
+
+
 def birl_options(cfg, env_id: str) -> dict:
     """BIRL options from an experiment config's standard fields.
 
@@ -293,23 +324,25 @@ def birl_options(cfg, env_id: str) -> dict:
     )
 
 
+def study_from(cfg: StudyConfig, label: str, env_id: str, env_kwargs: dict) -> Study:
+    """The Study an experiment config describes, for one env configuration."""
+    return Study(
+        label=label,
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        agents=cfg.agents,
+        shifts=cfg.shifts,
+        n_demos=cfg.n_demos,
+        expert_beta=cfg.expert_beta,
+        birl=birl_options(cfg, env_id),
+        n_episodes=cfg.n_episodes,
+        agent_samples=cfg.agent_samples,
+        gamma=cfg.gamma,
+        frontier_alpha=cfg.frontier_alpha,
+        ambiguity=getattr(cfg, "ambiguity", ()),
+    )
+
+
 def sweep_studies(cfg, env_id: str, env_kwargs: dict) -> list[Study]:
     """One study per value of ``cfg.ps`` (the env's ``p``), otherwise alike."""
-    return [
-        Study(
-            label=f"p={p:g}",
-            env_id=env_id,
-            env_kwargs={**env_kwargs, "p": float(p)},
-            agents=cfg.agents,
-            shifts=cfg.shifts,
-            n_demos=cfg.n_demos,
-            expert_beta=cfg.expert_beta,
-            birl=birl_options(cfg, env_id),
-            n_episodes=cfg.n_episodes,
-            agent_samples=cfg.agent_samples,
-            gamma=cfg.gamma,
-            frontier_alpha=cfg.frontier_alpha,
-            ambiguity=cfg.ambiguity,
-        )
-        for p in cfg.ps
-    ]
+    return [study_from(cfg, f"p={p:g}", env_id, {**env_kwargs, "p": float(p)}) for p in cfg.ps]

@@ -28,4 +28,11 @@ def test_ci_runs_the_readme_test_command():
 def test_main_command_runs_an_experiment_script():
     main_command = _bash_blocks((ROOT / "README.md").read_text())[0]
     script = main_command.split("python ")[-1].split()[0]
-    assert (ROOT / script).is_file()
+    assert script == "experiments/lavaland.py" and (ROOT / script).is_file()
+
+
+def test_figures_shown_in_the_readme_exist():
+    import re
+
+    for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text()):
+        assert (ROOT / path).is_file(), path

@@ -28,7 +28,7 @@ from scipy.optimize import linprog
 from rewunc import planning
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior
-from rewunc.risk import RiskMeasure, check_alpha, check_lam, sample_returns
+from rewunc.risk import RiskMeasure, check_alpha, check_lam
 
 
 class AgentError(ValueError):
@@ -329,24 +329,3 @@ def risk_of(agent) -> RiskMeasure:
     if isinstance(agent, BROIL):
         return RiskMeasure("broil", lam=agent.lam, alpha=agent.alpha, regret=agent.regret)
     return RiskMeasure("mean")
-
-
-__all__ = [
-    "AGENTS",
-    "BROIL",
-    "MAP",
-    "AgentError",
-    "BayesMean",
-    "CVaR",
-    "Maximin",
-    "Oracle",
-    "PessimisticReward",
-    "PlannedPolicy",
-    "agent_name",
-    "make_agent",
-    "occupancy_constraints",
-    "risk_lp",
-    "risk_of",
-    "sample_returns",
-    "successor_features",
-]
