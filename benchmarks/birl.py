@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro.infer import NUTS  # noqa: E402
 
-from rewunc.birl import BIRL, demo_data, demo_log_likelihood  # noqa: E402
+from rewunc.birl import BIRL, default_chain_method, demo_data, demo_log_likelihood  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
 from rewunc.demos import BoltzmannExpert, collect  # noqa: E402
 
@@ -132,7 +132,7 @@ def compare_with_policywalk(args) -> None:
 
 
 def scaling(args) -> None:
-    method = "parallel" if jax.local_device_count() >= 4 else "sequential"
+    method = default_chain_method(4)  # parallel on 4 host devices; vectorized on a GPU
     print(f"\nscaling: 4 chains × {args.draws} draws after {args.warmup} warm-up, {method} chains")
     print(
         f"{'grid':>6s} {'S':>5s} {'grad ms':>8s} {'compile s':>9s} {'wall s':>8s} "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from experiments.corner_goal import AGENTS, FAST
+from experiments.corner_goal import AGENTS, FAST, SUMMARY
 from rewunc.experiment import main_for
 from rewunc.study import StudyConfig, sweep_studies
 
@@ -42,7 +42,7 @@ def studies(cfg: ColorGoalConfig):
 
 
 def main(argv=None) -> int:
-    return main_for("color_goal", ColorGoalConfig, studies, FAST, argv)
+    return main_for("color_goal", ColorGoalConfig, studies, FAST, argv, SUMMARY)
 
 
 if __name__ == "__main__":

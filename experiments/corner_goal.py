@@ -43,6 +43,9 @@ class CornerGoalConfig(StudyConfig):
     ambiguity: tuple[str, ...] = ("goal", "corner")  # corr of these posterior contrasts
 
 
+# the sweeps' question: goal, proxy (misgeneralization) or neither (timeout)?
+SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return", "regret")
+
 FAST = dict(
     ps=(0.0, 0.5),
     n_demos=6,
@@ -59,7 +62,7 @@ def studies(cfg: CornerGoalConfig):
 
 
 def main(argv=None) -> int:
-    return main_for("corner_goal", CornerGoalConfig, studies, FAST, argv)
+    return main_for("corner_goal", CornerGoalConfig, studies, FAST, argv, SUMMARY)
 
 
 if __name__ == "__main__":

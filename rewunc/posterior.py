@@ -131,16 +131,16 @@ class RewardPosterior:
             "diagnostics": _jsonable(self.diagnostics),
             "config": _jsonable(self.config),
         }
-        npz = write_npz(path.with_suffix(".npz"), arrays, force=force)
-        meta_path = write_json(path.with_suffix(".json"), meta, force=force)
+        npz = write_npz(_sibling(path, ".npz"), arrays, force=force)
+        meta_path = write_json(_sibling(path, ".json"), meta, force=force)
         return npz, meta_path
 
     @classmethod
     def load(cls, path) -> RewardPosterior:
         path = Path(path)
         try:
-            meta = json.loads(path.with_suffix(".json").read_text())
-            arrays = read_npz(path.with_suffix(".npz"))
+            meta = json.loads(_sibling(path, ".json").read_text())
+            arrays = read_npz(_sibling(path, ".npz"))
         except (OSError, ValueError) as err:
             raise PosteriorError(f"{path}: cannot read the posterior: {err}") from err
         if meta.get("format") != "rewunc.posterior.v1":
@@ -175,6 +175,16 @@ class RewardPosterior:
         return az.from_dict(
             posterior=draws, coords={"feature": list(self.feature_names)}, dims={"w": ["feature"]}
         )
+
+
+def _sibling(path: Path, ext: str) -> Path:
+    """``path`` + ``ext``, dropping a given .npz/.json suffix. Not ``with_suffix``: a name such as
+    "posterior_p=0.1" has no suffix to replace, and replacing ".1" made runs overwrite each
+    other's posteriors."""
+    path = Path(path)
+    if path.suffix in (".npz", ".json"):
+        path = path.with_suffix("")
+    return path.parent / (path.name + ext)
 
 
 def _jsonable(obj):

@@ -98,6 +98,16 @@ class Run:
         self._manifest["stages"][key] = {"finished": time.time(), **info}
         write_json(self.path / MANIFEST, self._manifest, force=True)
 
+    def claim(self, key: str, relative: str) -> Path:
+        """The path stage ``key`` may write: refused if another finished stage owns that file,
+        so two stages whose names collide can never overwrite each other's results."""
+        for other, info in self._manifest["stages"].items():
+            if other != key and info.get("file") == relative:
+                raise RunError(
+                    f"stage {key!r} would overwrite {relative}, which belongs to {other!r}"
+                )
+        return self.file(relative)
+
     @property
     def stages(self) -> dict:
         return dict(self._manifest["stages"])
@@ -123,6 +133,7 @@ class Run:
         (``cells/<slug>.csv``) and mark the cell finished."""
         relative = f"cells/{slug(key)}.csv"
         if not self.done(key):
+            self.claim(key, relative)
             rows = compute()
             self.write_table(relative, rows)
             self.finish(key, file=relative, rows=len(rows))

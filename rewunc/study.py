@@ -148,12 +148,12 @@ def run_study(run: Run, study: Study, seed: int, *, progress: bool = True) -> di
             seed,
             **study.env_kwargs,
         )
-        demos.save(run.file(demos_file), force=True)
+        demos.save(run.claim(f"{prefix}/demos", demos_file), force=True)
         run.finish(f"{prefix}/demos", file=demos_file)
     demos = Demonstrations.load(run.file(demos_file))
     if not run.done(f"{prefix}/posterior"):
         posterior = fit_posterior(demos, study.birl, seed, progress)
-        posterior.save(run.file(post_file), force=True)
+        posterior.save(run.claim(f"{prefix}/posterior", post_file), force=True)
         run.finish(
             f"{prefix}/posterior", file=post_file, divergences=posterior.diagnostics["divergences"]
         )

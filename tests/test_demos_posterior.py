@@ -129,6 +129,27 @@ def test_posterior_save_load_and_summary(tmp_path):
         RewardPosterior.load(tmp_path / "post")
 
 
+def test_posterior_names_with_dots_keep_their_own_files(tmp_path):
+    """Regression: with_suffix turned "posterior_p=0.1" and "posterior_p=0.5" into one file."""
+    a = _posterior()
+    b = RewardPosterior(a.weights + 1, a.feature_names, a.chain, log_density=-np.arange(100.0))
+    a.save(tmp_path / "posterior_p=0.1")
+    b.save(tmp_path / "posterior_p=0.5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "posterior_p=0.1.json",
+        "posterior_p=0.1.npz",
+        "posterior_p=0.5.json",
+        "posterior_p=0.5.npz",
+    ]
+    np.testing.assert_array_equal(
+        RewardPosterior.load(tmp_path / "posterior_p=0.1").weights, a.weights
+    )
+    loaded = RewardPosterior.load(tmp_path / "posterior_p=0.5.npz")  # either spelling
+    np.testing.assert_array_equal(loaded.weights, b.weights)
+    np.testing.assert_array_equal(loaded.log_density, b.log_density)
+    assert loaded.map_weights().tolist() == b.weights[0].tolist()
+
+
 def test_posterior_refuses_mismatched_features():
     post = _posterior()
     mdp = TabularMDP(

@@ -37,6 +37,15 @@ def test_run_refuses_to_overwrite_and_resumes_only_the_same_config(tmp_path):
     assert not fresh.done("s/c") and not (fresh.path / "cells").exists()
 
 
+def test_stages_cannot_overwrite_each_others_files(tmp_path):
+    run = Run.start(tmp_path, "exp", "a", {})
+    run.claim("one", "x.npz").write_text("1")
+    run.finish("one", file="x.npz")
+    assert run.claim("one", "x.npz") == run.path / "x.npz"  # its own file: fine (a redo)
+    with pytest.raises(RunError, match="belongs to 'one'"):
+        run.claim("two", "x.npz")
+
+
 def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
     victim = tmp_path / "exp" / "mine"
     victim.mkdir(parents=True)
