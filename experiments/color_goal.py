@@ -29,6 +29,8 @@ class ColorGoalConfig(StudyConfig):
     """
 
     ps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
+    # 40 layouts, so that p = 0.1 and p = 0.25 differ by a few decorrelated demonstrations
+    n_demos: int = 40
     size: int = 6
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "swap")

@@ -36,6 +36,8 @@ class CornerGoalConfig(StudyConfig):
     """
 
     ps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
+    # 40 layouts, so that p = 0.1 and p = 0.25 differ by a few decorrelated demonstrations
+    n_demos: int = 40
     size: int = 7
     k: int = 1
     agents: tuple[str, ...] = AGENTS
