@@ -23,12 +23,10 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 import argparse  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from functools import partial  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from numpyro.infer import NUTS  # noqa: E402
 
 from rewunc.birl import BIRL, default_chain_method, demo_data, demo_log_likelihood  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
@@ -75,7 +73,7 @@ def nuts(demos, warmup, draws, chains, chain_method):
         num_chains=chains,
         chain_method=chain_method,
         progress_bar=False,
-        kernel=partial(NUTS, dense_mass=True),
+        dense_mass=True,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

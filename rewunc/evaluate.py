@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from envs.gridworld import OUTCOMES  # the env protocol's outcomes (DESIGN.md)
 from rewunc.agents.tabular import Oracle, PlannedPolicy
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior
 
-OUTCOMES = ("goal", "proxy", "hazard", "timeout")
 RATES = {
     "goal_rate": ("goal",),
     "capability_rate": ("goal", "proxy"),

@@ -230,7 +230,7 @@ def sweep(results: pd.DataFrame, posteriors: pd.DataFrame, shift: str):
 
 def plot_run(path) -> list[Path]:
     """Redraw every figure of a finished (or partly finished) run from its files."""
-    path, config = open_run(path)
+    path, config, manifest = open_run(path)
     cfg = config["config"]
     figs: dict[str, plt.Figure] = {}
     results = _read_csv(path / "results.csv")
@@ -239,7 +239,6 @@ def plot_run(path) -> list[Path]:
     figs["goal_vs_capability"] = goal_vs_capability(
         results, f"{config['experiment']}: goal vs capability"
     )
-    manifest = json.loads((path / "manifest.json").read_text())
     studies = {s["label"]: s for s in json.loads((path / "studies.json").read_text())}
     first_seed = cfg["seeds"][0]
     shift = results["shift"].iloc[-1]  # the last split of the studies (the held-out shift)

@@ -108,21 +108,17 @@ class Run:
                 )
         return self.file(relative)
 
-    @property
-    def stages(self) -> dict:
-        return dict(self._manifest["stages"])
-
     def file(self, relative: str) -> Path:
         return self.path / relative
 
     # ---- tables -------------------------------------------------------------------------
 
-    def write_table(self, relative: str, rows: list[dict], *, force: bool = True) -> Path:
+    def write_table(self, relative: str, rows: list[dict]) -> Path:
         """Write rows as CSV atomically. Stage files are rewritten freely (a stage that did not
         finish may have left one); the end products are rewritten as the run completes."""
         frame = pd.DataFrame(rows)
         return atomic_write(
-            self.file(relative), lambda tmp: frame.to_csv(tmp, index=False), force=force
+            self.file(relative), lambda tmp: frame.to_csv(tmp, index=False), force=True
         )
 
     def read_table(self, relative: str) -> pd.DataFrame:
@@ -140,12 +136,16 @@ class Run:
         return self.read_table(relative)
 
 
-def open_run(path: str | Path) -> tuple[Path, dict]:
-    """An existing run's folder and configuration (for re-plotting)."""
+def open_run(path: str | Path) -> tuple[Path, dict, dict]:
+    """An existing run's folder, configuration and manifest (for re-plotting)."""
     path = Path(path)
     if not (path / MANIFEST).exists() or not (path / "config.json").exists():
         raise RunError(f"{path}: not a rewunc run directory (no {MANIFEST} / config.json)")
-    return path, json.loads((path / "config.json").read_text())
+    return (
+        path,
+        json.loads((path / "config.json").read_text()),
+        json.loads((path / MANIFEST).read_text()),
+    )
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

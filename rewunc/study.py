@@ -8,13 +8,13 @@ flagship, one per p for the sweeps) and what to print and plot.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 import pandas as pd
-from numpyro.infer import NUTS
 from tqdm.auto import tqdm
 
 from rewunc.agents.tabular import BROIL, CVaR, Maximin, agent_name, make_agent, risk_lp
@@ -103,27 +103,17 @@ def thin(posterior: RewardPosterior, n: int) -> RewardPosterior:
     if n >= posterior.n_samples:
         return posterior
     idx = np.linspace(0, posterior.n_samples - 1, n).round().astype(int)
-    return RewardPosterior(
-        posterior.weights[idx],
-        posterior.feature_names,
-        posterior.chain[idx],
-        None if posterior.beta is None else posterior.beta[idx],
-        None if posterior.log_density is None else posterior.log_density[idx],
-        posterior.diagnostics,
-        posterior.config,
+    return dataclasses.replace(
+        posterior,
+        weights=posterior.weights[idx],
+        chain=posterior.chain[idx],
+        beta=None if posterior.beta is None else posterior.beta[idx],
+        log_density=None if posterior.log_density is None else posterior.log_density[idx],
     )
 
 
 def fit_posterior(demos: Demonstrations, options: dict, seed: int, progress: bool):
-    opts = dict(options)
-    dense = opts.pop("dense_mass", True)
-    target = opts.pop("target_accept_prob", 0.9)
-    depth = opts.pop("max_tree_depth", 10)
-    birl = BIRL(
-        kernel=partial(NUTS, dense_mass=dense, target_accept_prob=target, max_tree_depth=depth),
-        progress_bar=progress,
-        **opts,
-    )
+    birl = BIRL(progress_bar=progress, **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MCMCDiagnosticsWarning)
         posterior = birl.fit(demos, seed=seed)
@@ -321,6 +311,8 @@ def birl_options(cfg, env_id: str) -> dict:
         num_samples=cfg.num_samples,
         num_chains=cfg.num_chains,
         max_tree_depth=cfg.max_tree_depth,
+        dense_mass=True,
+        target_accept_prob=0.9,
     )
 
 

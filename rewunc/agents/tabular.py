@@ -28,7 +28,7 @@ from scipy.optimize import linprog
 from rewunc import planning
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior
-from rewunc.risk import RiskMeasure, check_alpha, check_lam
+from rewunc.risk import check_alpha, check_lam
 
 
 class AgentError(ValueError):
@@ -318,14 +318,3 @@ def agent_name(agent) -> str:
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
     )
     return f"{type(agent).__name__}({args})" if args else type(agent).__name__
-
-
-def risk_of(agent) -> RiskMeasure:
-    """The risk measure an agent optimises (for scoring any policy the same way)."""
-    if isinstance(agent, Maximin):
-        return RiskMeasure("worst_case", regret=agent.regret)
-    if isinstance(agent, CVaR):
-        return RiskMeasure("cvar", alpha=agent.alpha, regret=agent.regret)
-    if isinstance(agent, BROIL):
-        return RiskMeasure("broil", lam=agent.lam, alpha=agent.alpha, regret=agent.regret)
-    return RiskMeasure("mean")

@@ -123,6 +123,8 @@ class BIRL:
         chain_method: str | None = None,
         progress_bar: bool = True,
         target_accept_prob: float = 0.8,
+        dense_mass: bool = False,
+        max_tree_depth: int = 10,
         tol: float = 1e-6,
     ):
         if prior not in PRIORS:
@@ -135,23 +137,8 @@ class BIRL:
             raise ValueError("prior_loc and per-weight prior_scale apply to normal and laplace")
         prior_scale = tuple(prior_scale) if np.ndim(prior_scale) else float(prior_scale)
         prior_loc = tuple(prior_loc) if np.ndim(prior_loc) else float(prior_loc)
-        self.config = dict(
-            prior=prior,
-            prior_scale=prior_scale,
-            prior_loc=prior_loc,
-            beta=beta,
-            beta_prior=list(beta_prior),
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=num_chains,
-            chain_method=chain_method or default_chain_method(num_chains),
-            target_accept_prob=target_accept_prob,
-            tol=tol,
-            kernel=getattr(kernel, "__name__", repr(kernel)) if kernel else "NUTS",
-        )
         # Options are bound statically; only the data are traced (compile once per shape).
-        self.model = partial(
-            reward_model,
+        model_options = dict(
             prior=prior,
             prior_scale=prior_scale,
             prior_loc=prior_loc,
@@ -159,10 +146,28 @@ class BIRL:
             beta_prior=tuple(beta_prior),
             tol=tol,
         )
+        self.model = partial(reward_model, **model_options)
+        self.config = dict(
+            model_options,
+            beta_prior=list(beta_prior),
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            num_chains=num_chains,
+            chain_method=chain_method or default_chain_method(num_chains),
+            target_accept_prob=target_accept_prob,
+            dense_mass=dense_mass,
+            max_tree_depth=max_tree_depth,
+            kernel=getattr(kernel, "__name__", repr(kernel)) if kernel else "NUTS",
+        )
         self.kernel = (
             kernel(self.model)
             if kernel is not None
-            else NUTS(self.model, target_accept_prob=target_accept_prob)
+            else NUTS(
+                self.model,
+                target_accept_prob=target_accept_prob,
+                dense_mass=dense_mass,
+                max_tree_depth=max_tree_depth,
+            )
         )
         self.mcmc = MCMC(
             self.kernel,
