@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import rewunc  # noqa: F401  (registers the rewunc/ environments)
-from envs import rewunc_env_ids
+from rewunc.registry import rewunc_env_ids
 
 
 def steps_per_second(env_id: str, n_steps: int, seed: int = 0) -> float:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
-from envs import LavaLand
+from rewunc.envs import LavaLand
 from rewunc import planning
 
 

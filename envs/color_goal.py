@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.gridworld import GridWorld, Layout, LayoutError
+from rewunc.envs.gridworld import GridWorld, Layout, LayoutError
 
 _OBJECTS = ("red_circle", "blue_square", "red_square", "blue_circle")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.gridworld import AuxTables, GridWorld, Layout, LayoutError, bfs_distances
+from rewunc.envs.gridworld import AuxTables, GridWorld, Layout, LayoutError, bfs_distances
 
 
 class CornerGoal(GridWorld):

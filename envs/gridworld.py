@@ -22,10 +22,10 @@ import numpy as np
 from gymnasium import spaces
 
 from rewunc.mdp import TabularMDP
+from rewunc.protocol import OUTCOMES  # noqa: F401  (re-exported for subclasses)
 
 MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1), (0, 0)])  # (d_row, d_col)
 ACTION_NAMES = ("up", "right", "down", "left", "stay")
-OUTCOMES = ("goal", "proxy", "hazard", "timeout")
 
 
 class LayoutError(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.gridworld import AuxTables, GridWorld, Layout, LayoutError
+from rewunc.envs.gridworld import AuxTables, GridWorld, Layout, LayoutError
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(1 << 7)])  # bits set, for masks < 2^7
 

@@ -6,7 +6,7 @@ import heapq
 
 import numpy as np
 
-from envs.gridworld import GridWorld, Layout, LayoutError
+from rewunc.envs.gridworld import GridWorld, Layout, LayoutError
 
 
 class LavaLand(GridWorld):

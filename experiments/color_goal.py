@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from experiments.corner_goal import AGENTS, FAST, SUMMARY
+from rewunc.experiments.corner_goal import AGENTS, FAST, SUMMARY
 from rewunc.experiment import main_for
 from rewunc.study import StudyConfig, sweep_studies
 

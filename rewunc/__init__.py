@@ -1,10 +1,13 @@
 """rewunc: reward uncertainty in reinforcement learning.
 
-Importing rewunc registers the built-in environments (``rewunc/<Name>-v0``) with gymnasium.
+Importing rewunc registers the built-in environments (``rewunc/<Name>-v0``) with gymnasium;
+``gym.make("rewunc:rewunc/LavaLand-v0")`` imports it for you.
 """
 
-import envs as _envs  # noqa: F401  (registers the rewunc/ environments)
 from rewunc.mdp import MDPValidationError, TabularMDP
+from rewunc.registry import register_builtin
+
+register_builtin()
 
 __version__ = "0.1.0"
 __all__ = ["MDPValidationError", "TabularMDP", "__version__"]

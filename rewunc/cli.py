@@ -12,16 +12,16 @@ import importlib
 import sys
 
 EXPERIMENTS = {
-    "lavaland": "experiments.lavaland",
-    "corner_goal": "experiments.corner_goal",
-    "color_goal": "experiments.color_goal",
+    "lavaland": "rewunc.experiments.lavaland",
+    "corner_goal": "rewunc.experiments.corner_goal",
+    "color_goal": "rewunc.experiments.color_goal",
 }
 
 
 def _envs() -> int:
     import gymnasium as gym
 
-    from envs import rewunc_env_ids
+    from rewunc.envs import rewunc_env_ids
 
     rows = []
     for env_id in rewunc_env_ids():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from envs.gridworld import OUTCOMES  # the env protocol's outcomes (DESIGN.md)
+from rewunc.protocol import OUTCOMES
 from rewunc.agents.tabular import Oracle, PlannedPolicy
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior

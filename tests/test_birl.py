@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from envs.gridworld import GridWorld, Layout
+from rewunc.envs.gridworld import GridWorld, Layout
 from rewunc import planning
 from rewunc.birl import BIRL, DemoData, MCMCDiagnosticsWarning, demo_data, infer
 from rewunc.birl.policywalk import policy_walk

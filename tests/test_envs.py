@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs import rewunc_env_ids
-from envs.gridworld import OUTCOMES
+from rewunc.registry import rewunc_env_ids
+from rewunc.protocol import OUTCOMES
 
 
 def _cases():

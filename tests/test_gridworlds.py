@@ -4,8 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs import ColorGoal, CornerGoal, KeysChests, LavaLand
-from envs.gridworld import LayoutError
+from rewunc.envs import ColorGoal, CornerGoal, KeysChests, LavaLand
+from rewunc.envs.gridworld import LayoutError
 from rewunc import planning
 
 

@@ -172,7 +172,7 @@ def test_sweep_experiments_fast_end_to_end(tmp_path, experiment, shift):
     ],
 )
 def test_invalid_configs_are_refused_before_anything_runs(tmp_path, capsys, args, message):
-    from experiments import lavaland
+    from rewunc.experiments import lavaland
 
     assert lavaland.main(["--fast", "--quiet", "--out", str(tmp_path), *args]) == 2
     assert re.search(message, capsys.readouterr().err)
