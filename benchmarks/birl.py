@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 
 from rewunc.birl import BIRL, default_chain_method, demo_data, demo_log_likelihood  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
-from rewunc.demos import BoltzmannExpert, collect  # noqa: E402
+from rewunc.experts import BoltzmannExpert  # noqa: E402
+from rewunc.rollout import collect  # noqa: E402
 
 # Weights the demonstrator uses: every feature matters to its (soft) choices.
 TRUE_W = np.array([-0.3, -1.0, -3.0, 3.0])

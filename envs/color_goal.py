@@ -43,7 +43,6 @@ class ColorGoal(GridWorld):
     """
 
     TILES = ("wall", "floor") + _OBJECTS
-    FLOOR = "floor"
     ASCII = {
         "#": "wall",
         ".": "floor",

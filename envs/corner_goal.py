@@ -41,7 +41,6 @@ class CornerGoal(GridWorld):
     """
 
     TILES = ("wall", "floor", "goal", "corner")
-    FLOOR = "floor"
     ASCII = {"#": "wall", ".": "floor", "G": "goal"}
     TILE_COLORS = {
         "wall": (60, 60, 60),

@@ -123,12 +123,244 @@ def bfs_distances(free: np.ndarray, source: tuple[int, int]) -> np.ndarray:
     return dist
 
 
+REQUIRED_ATTRIBUTES = ("TILES", "feature_names", "TRUE_WEIGHTS", "TILE_FEATURES")
+"""Class attributes every GridWorld subclass declares (besides ``SHIFTS`` and ``_generate``)."""
+
+SHAPES = ("circle", "square", "key", "star", "chest")
+WALL_RGB, FLOOR_RGB = (60, 60, 60), (235, 235, 225)
+PALETTE = (
+    (250, 200, 30),
+    (96, 170, 80),
+    (230, 70, 20),
+    (40, 80, 220),
+    (140, 80, 30),
+    (150, 90, 200),
+    (120, 190, 230),
+    (220, 40, 40),
+    (30, 160, 160),
+    (200, 120, 170),
+)
+"""Default colours of tiles without one in ``TILE_COLORS``, in ``TILES`` order."""
+
+
+_DEFAULTED = ("FLOOR", "ASCII", "TILE_COLORS")
+
+
+def _declared(cls: type, name: str) -> Any:
+    """What the nearest class at or below ``cls`` declared for ``name`` in its body (None when
+    none did: the default is then derived for ``cls`` itself)."""
+    for klass in cls.__mro__:
+        if klass is GridWorld:
+            return None
+        own = vars(klass).get("_OWN_DECLARATIONS", {})
+        if name in own:
+            return own[name]
+    return None
+
+
+def _configure_subclass(cls: type) -> None:
+    """Check a GridWorld subclass's declarations and fill in the optional ones' defaults.
+
+    Raises:
+        TypeError: a required declaration is missing or a declaration is malformed, with the
+            class and the attribute named.
+    """
+    name = cls.__name__
+    cls._OWN_DECLARATIONS = {a: vars(cls)[a] for a in _DEFAULTED if a in vars(cls)}
+
+    def fail(attr: str, message: str):
+        raise TypeError(f"{name}.{attr}: {message}")
+
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(cls, a)]
+    if cls._generate is GridWorld._generate:
+        missing.append("_generate(rng)")
+    if missing:
+        raise TypeError(
+            f"{name}: a GridWorld subclass must declare {', '.join(missing)} (see the GridWorld "
+            "docstring; an intermediate base class is declared with abstract=True)"
+        )
+
+    tiles = cls.TILES
+    if isinstance(tiles, str) or not isinstance(tiles, tuple | list):
+        fail("TILES", f"expected a tuple of tile names, got {tiles!r}")
+    tiles = tuple(tiles)
+    if not all(isinstance(t, str) and t for t in tiles):
+        fail("TILES", f"tile names must be non-empty strings, got {tiles}")
+    if len(set(tiles)) != len(tiles):
+        fail("TILES", f"tile names repeat: {tiles}")
+    if "wall" not in tiles:
+        fail("TILES", f"must include 'wall', got {tiles}")
+    if len(tiles) > 127:
+        fail("TILES", f"at most 127 tiles (layouts are int8), got {len(tiles)}")
+    cls.TILES = tiles
+
+    features = cls.feature_names
+    if isinstance(features, str) or not isinstance(features, tuple | list):
+        fail("feature_names", f"expected a tuple of feature names, got {features!r}")
+    features = tuple(features)
+    if not features or not all(isinstance(f, str) and f for f in features):
+        fail("feature_names", f"expected non-empty feature names, got {features}")
+    if len(set(features)) != len(features):
+        fail("feature_names", f"feature names repeat: {features}")
+    cls.feature_names = features
+
+    try:
+        weights = np.asarray(cls.TRUE_WEIGHTS, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail("TRUE_WEIGHTS", f"expected {len(features)} numbers, got {cls.TRUE_WEIGHTS!r}")
+    if weights.shape != (len(features),):
+        fail(
+            "TRUE_WEIGHTS",
+            f"has {weights.size} weights for {len(features)} features "
+            f"({', '.join(features)}); expected one weight per feature",
+        )
+    if not np.isfinite(weights).all():
+        fail("TRUE_WEIGHTS", f"weights must be finite, got {cls.TRUE_WEIGHTS!r}")
+
+    def tile_set(attr: str) -> frozenset[str]:
+        value = getattr(cls, attr)
+        if isinstance(value, str) or not isinstance(value, set | frozenset | tuple | list):
+            fail(attr, f"expected a set of tile names, got {value!r}")
+        unknown = sorted(set(value) - set(tiles))
+        if unknown:
+            fail(attr, f"unknown tiles {unknown}; TILES are {tiles}")
+        if "wall" in value:
+            fail(attr, "'wall' cannot be entered, so it cannot be one of these")
+        return frozenset(value)
+
+    def tile_keys(attr: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            fail(attr, f"expected a dict keyed by tile name, got {value!r}")
+        unknown = sorted(set(value) - set(tiles))
+        if unknown:
+            fail(attr, f"unknown tiles {unknown}; TILES are {tiles}")
+
+    tile_keys("TILE_FEATURES", cls.TILE_FEATURES)
+    for tile, phi in cls.TILE_FEATURES.items():
+        if not isinstance(phi, dict):
+            fail("TILE_FEATURES", f"{tile!r}: expected {{feature: value}}, got {phi!r}")
+        unknown = sorted(set(phi) - set(features))
+        if unknown:
+            fail(
+                "TILE_FEATURES",
+                f"{tile!r} names unknown features {unknown}; feature_names are {features}",
+            )
+        if not all(isinstance(v, int | float | np.number) and np.isfinite(v) for v in phi.values()):
+            fail("TILE_FEATURES", f"{tile!r}: feature values must be finite numbers, got {phi}")
+    cls.TERMINAL_TILES = tile_set("TERMINAL_TILES")
+    cls.HAZARD_TILES = tile_set("HAZARD_TILES")
+
+    shifts = cls.SHIFTS
+    if isinstance(shifts, str) or not isinstance(shifts, tuple | list):
+        fail("SHIFTS", f"expected a tuple of shift names, got {shifts!r}")
+    if not all(isinstance(x, str) and x and x != "train" for x in shifts):
+        fail("SHIFTS", f"shift names must be non-empty strings other than 'train', got {shifts}")
+    cls.SHIFTS = tuple(shifts)
+    if not isinstance(cls.DEFAULT_MAX_STEPS, int) or cls.DEFAULT_MAX_STEPS < 1:
+        fail("DEFAULT_MAX_STEPS", f"expected a positive int, got {cls.DEFAULT_MAX_STEPS!r}")
+
+    floor = _declared(cls, "FLOOR")
+    if floor is None:
+        special = {"wall"} | cls.TERMINAL_TILES | cls.HAZARD_TILES
+        candidates = [t for t in tiles if t not in special]
+        if not candidates:
+            fail("FLOOR", "no default: every tile is a wall, terminal or a hazard; declare FLOOR")
+        floor = candidates[0]
+    elif floor not in tiles or floor == "wall" or floor in cls.TERMINAL_TILES:
+        fail("FLOOR", f"expected a non-wall, non-terminal tile of {tiles}, got {floor!r}")
+    cls.FLOOR = floor
+
+    ascii_map = _declared(cls, "ASCII")
+    if ascii_map is None:
+        ascii_map = {"#": "wall", ".": floor}
+        for tile in tiles:
+            if tile in ("wall", floor):
+                continue
+            ch = tile[0]
+            if ch in ("#", ".", "A") or ch in ascii_map:
+                taken = {"#": "wall", ".": f"the floor {floor!r}", "A": "the agent's start"}
+                other = taken.get(ch) or repr(ascii_map[ch])
+                fail(
+                    "ASCII",
+                    f"no default legend: tile {tile!r} would be {ch!r}, which is already "
+                    f"{other}; declare ASCII = {{character: tile}}",
+                )
+            ascii_map[ch] = tile
+    if not isinstance(ascii_map, dict):
+        fail("ASCII", f"expected a dict {{character: tile}}, got {ascii_map!r}")
+    unknown = sorted(set(ascii_map.values()) - set(tiles))
+    if unknown:
+        fail("ASCII", f"unknown tiles {unknown}; TILES are {tiles}")
+    for ch in ascii_map:
+        if not isinstance(ch, str) or len(ch) != 1 or ch.isspace() or ch == "A":
+            fail("ASCII", f"keys must be single characters other than 'A' and space, got {ch!r}")
+    cls.ASCII = dict(ascii_map)
+
+    tile_keys("ANSI_EXTRA", cls.ANSI_EXTRA)
+    shown = set(cls.ASCII.values()) | set(cls.ANSI_EXTRA)
+    unshown = [t for t in tiles if t not in shown]
+    if unshown:
+        fail("ASCII", f"tiles {unshown} have no character in ASCII or ANSI_EXTRA to render them")
+
+    colors = dict(_declared(cls, "TILE_COLORS") or {})
+    tile_keys("TILE_COLORS", colors)
+    for tile, rgb in colors.items():
+        if (
+            not isinstance(rgb, tuple | list)
+            or len(rgb) != 3
+            or not all(isinstance(x, int | np.integer) and 0 <= x <= 255 for x in rgb)
+        ):
+            fail("TILE_COLORS", f"{tile!r}: expected an (r, g, b) of ints in 0..255, got {rgb!r}")
+    if set(colors) != set(tiles):
+        palette = iter(PALETTE * (1 + len(tiles) // len(PALETTE)))
+        defaults = {"wall": WALL_RGB, floor: FLOOR_RGB}
+        colors = {t: colors.get(t) or defaults.get(t) or next(palette) for t in tiles}
+    cls.TILE_COLORS = colors
+
+    tile_keys("TILE_SHAPES", cls.TILE_SHAPES)
+    bad = {t: s for t, s in cls.TILE_SHAPES.items() if s not in SHAPES}
+    if bad:
+        fail("TILE_SHAPES", f"unknown shapes {bad}; known: {SHAPES}")
+
+
 class GridWorld(gym.Env):
     """Base class of rewunc's gridworlds (see the module docstring for the state convention).
 
-    Subclasses set the class attributes below and implement ``_generate``; those whose state is
-    more than the agent's cell also override ``_aux_tables``, ``_effective_tiles`` and the
-    outcome hooks.
+    A subclass declares its tiles and features as class attributes and draws layouts in
+    ``_generate``; the declarations are checked when the class is created, so a typo fails at
+    import with the class and the attribute named.
+
+    ======================  ========  =========================================================
+    attribute / hook        required  meaning (default)
+    ======================  ========  =========================================================
+    ``TILES``               yes       tile names, a tuple that includes ``"wall"``
+    ``feature_names``       yes       the K feature names
+    ``TRUE_WEIGHTS``        yes       the designer's K weights: reward = w·φ
+    ``TILE_FEATURES``       yes       ``{tile: {feature: value}}``; unnamed entries are 0
+    ``SHIFTS``              yes       held-out shift names (the base's ``()``: none)
+    ``_generate(rng)``      yes       draw a :class:`Layout` from ``rng`` (honour ``self.shift``)
+    ``TERMINAL_TILES``      no        tiles that end the episode (none)
+    ``HAZARD_TILES``        no        unsafe tiles: ``info["hazard_visits"]``, outcome hazard
+    ``FLOOR``               no        the start tile of ASCII maps (first non-wall, non-terminal,
+                                      non-hazard tile)
+    ``ASCII``               no        ``{char: tile}`` for ``ascii_map`` (``#`` wall, ``.``
+                                      floor, else each tile's first letter)
+    ``TILE_COLORS``         no        RGB per tile (a default palette)
+    ``TILE_SHAPES``         no        draw a tile as a circle, square, key, star or chest
+    ``ANSI_EXTRA``          no        render characters of tiles that ASCII maps cannot use
+    ``DEFAULT_MAX_STEPS``   no        episode limit (50)
+    ``_validate_layout``    no        raise LayoutError on an env-specific rule (no rule)
+    ``_terminal_outcome``   no        outcome on a terminal state ("goal")
+    ``_timeout_outcome``    no        outcome on truncation ("timeout")
+    ``_aux_tables`` & co.   no        state beyond the agent's cell (see KeysChests)
+    ======================  ========  =========================================================
+
+    Entering a ``HAZARD_TILES`` tile counts ``info["hazard_visits"]`` (present on every step
+    when the env declares hazard tiles), and an episode in which one was entered ends with
+    outcome ``hazard``, whether it reached a terminal tile or timed out. A fixed layout
+    (``ascii_map`` or ``layout_seed``) with terminal tiles must reach one of them from the start
+    (a hazard-free one when there is one). An intermediate base class that is not an env itself
+    opts out of the checks with ``class MyBase(GridWorld, abstract=True)``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
@@ -143,8 +375,14 @@ class GridWorld(gym.Env):
     TRUE_WEIGHTS: ClassVar[tuple[float, ...]]
     TILE_FEATURES: ClassVar[dict[str, dict[str, float]]]  # tile -> {feature: value}
     TERMINAL_TILES: ClassVar[frozenset[str]] = frozenset()
+    HAZARD_TILES: ClassVar[frozenset[str]] = frozenset()
     SHIFTS: ClassVar[tuple[str, ...]] = ()
     DEFAULT_MAX_STEPS: ClassVar[int] = 50
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not abstract:
+            _configure_subclass(cls)
 
     def __init__(
         self,
@@ -187,6 +425,7 @@ class GridWorld(gym.Env):
             dtype=np.float64,
         )
         self._terminal_tile = np.array([t in self.TERMINAL_TILES for t in self.TILES])
+        self._hazard_tile = np.array([t in self.HAZARD_TILES for t in self.TILES])
         self._wall = self.TILES.index("wall")
 
         self._fixed_layout: Layout | None = None
@@ -198,6 +437,8 @@ class GridWorld(gym.Env):
             self._fixed_layout = self._generate(np.random.default_rng(layout_seed))
         if self._fixed_layout is not None:
             self._validate_layout(self._fixed_layout)
+            where = "ascii_map" if ascii_map is not None else f"layout_seed={layout_seed}"
+            self.check_reachable(self._fixed_layout, where)
         # Spaces need the grid size; a fixed layout fixes it, else a generator's sample does.
         probe = self._fixed_layout or self._generate(np.random.default_rng(0))
         H, W = probe.shape
@@ -208,7 +449,11 @@ class GridWorld(gym.Env):
     # ---- hooks for subclasses ---------------------------------------------------------------
 
     def _generate(self, rng: np.random.Generator) -> Layout:
-        raise NotImplementedError
+        """Draw a layout from ``rng`` (the env's ``np_random``); honour ``self.shift``."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: a GridWorld subclass implements _generate(rng) -> Layout "
+            "(or is used with a fixed ascii_map)"
+        )
 
     def _validate_layout(self, layout: Layout) -> None:
         """Raise LayoutError if the layout breaks an env-specific rule."""
@@ -243,7 +488,48 @@ class GridWorld(gym.Env):
         return "timeout"
 
     def _on_arrive(self, cell: tuple[int, int]) -> None:
-        """Book-keeping on arrival (e.g. hazard visits); must not affect dynamics or reward."""
+        """Book-keeping on arrival; must not affect dynamics or reward (hazards: HAZARD_TILES)."""
+
+    def check_reachable(self, layout: Layout, where: str = "layout") -> None:
+        """Raise LayoutError if the layout has terminal tiles and none can be reached.
+
+        The targets are the terminal tiles that are not hazards (all terminal tiles if every one
+        is a hazard). The search walks over non-wall cells from the start and does not pass
+        through terminal cells (arriving in one ends the episode). Envs without
+        ``TERMINAL_TILES`` (termination from aux state) are not checked.
+        """
+        if not self.TERMINAL_TILES:
+            return
+        targets = self.TERMINAL_TILES - self.HAZARD_TILES or self.TERMINAL_TILES
+        names = sorted(targets)
+        target = np.isin(layout.tiles, [self.TILES.index(t) for t in names])
+        if not target.any():
+            return  # nothing to reach; _validate_layout says whether that is allowed
+        passable = (layout.tiles != self._wall) & ~self._terminal_tile[layout.tiles]
+        passable[layout.start] = True
+        H, W = layout.shape
+        seen = np.zeros((H, W), dtype=bool)
+        seen[layout.start] = True
+        frontier = [layout.start]
+        while frontier:
+            nxt = []
+            for r, c in frontier:
+                if target[r, c]:
+                    return
+                if not passable[r, c]:
+                    continue
+                for dr, dc in MOVES[:4]:
+                    rr, cc = r + dr, c + dc
+                    if 0 <= rr < H and 0 <= cc < W and not seen[rr, cc]:
+                        seen[rr, cc] = True
+                        if layout.tiles[rr, cc] != self._wall:
+                            nxt.append((int(rr), int(cc)))
+            frontier = nxt
+        r, c = layout.start
+        raise LayoutError(
+            f"{where}: no terminal tile ({', '.join(names)}) is reachable from the start at "
+            f"({r}, {c})"
+        )
 
     # ---- layout installation ----------------------------------------------------------------
 
@@ -284,6 +570,7 @@ class GridWorld(gym.Env):
         self._aux_state = 0
         self._steps = 0
         self._done = False
+        self._hazard_visits = 0
         self._on_reset()
         return self._observation(), {
             "features": np.zeros(len(self.feature_names)),
@@ -311,6 +598,8 @@ class GridWorld(gym.Env):
         self._cell, self._aux_state = cell, aux
         self._steps += 1
         rc = tuple(int(x) for x in self._free_cells[cell])
+        if self._hazard_tile[self.layout.tiles[rc]]:
+            self._hazard_visits += 1
         self._on_arrive(rc)
         phi = self._aux.features[aux, cell]
         reward = float(phi @ self.true_weights)
@@ -318,9 +607,11 @@ class GridWorld(gym.Env):
         truncated = (not terminated) and self._steps >= self.max_steps
         info = {"features": phi.copy(), "state": self.state_index()}
         if terminated:
-            info["outcome"] = self._terminal_outcome(rc, aux)
+            info["outcome"] = "hazard" if self._hazard_visits else self._terminal_outcome(rc, aux)
         elif truncated:
-            info["outcome"] = self._timeout_outcome(aux)
+            info["outcome"] = "hazard" if self._hazard_visits else self._timeout_outcome(aux)
+        if self.HAZARD_TILES:
+            info["hazard_visits"] = self._hazard_visits
         self._add_info(info)
         self._done = terminated or truncated
         return self._observation(), reward, terminated, truncated, info

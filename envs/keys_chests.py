@@ -48,9 +48,7 @@ class KeysChests(GridWorld):
     plus GridWorld options. ASCII maps use ``.`` floor, ``#`` wall, ``k`` key, ``c`` chest, ``A``.
     """
 
-    TILES = ("wall", "floor", "key", "chest")
-    FLOOR = "floor"
-    ASCII = {"#": "wall", ".": "floor", "k": "key", "c": "chest"}
+    TILES = ("wall", "floor", "key", "chest")  # default ASCII: # wall, . floor, k key, c chest
     TILE_COLORS = {
         "wall": (60, 60, 60),
         "floor": (235, 235, 225),

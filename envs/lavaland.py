@@ -43,8 +43,7 @@ class LavaLand(GridWorld):
     ``T`` target, ``#`` wall, ``A`` agent start (on dirt).
     """
 
-    TILES = ("wall", "dirt", "grass", "lava", "target")
-    FLOOR = "dirt"
+    TILES = ("wall", "dirt", "grass", "lava", "target")  # the start tile (FLOOR) is dirt
     ASCII = {"#": "wall", ".": "dirt", "g": "grass", "L": "lava", "T": "target"}
     TILE_COLORS = {
         "wall": (60, 60, 60),
@@ -63,6 +62,7 @@ class LavaLand(GridWorld):
         "target": {"target": 1.0},
     }
     TERMINAL_TILES = frozenset({"target"})
+    HAZARD_TILES = frozenset({"lava"})  # lava does not end the episode; the outcome is hazard
     SHIFTS = ("lava",)
     DEFAULT_MAX_STEPS = 40
 
@@ -149,20 +149,3 @@ class LavaLand(GridWorld):
         while path[-1] != start:
             path.append(parent[path[-1]])
         return path[::-1]
-
-    # Lava never ends the episode, so the outcome needs the episode's history.
-    def _on_reset(self) -> None:
-        self._hazard_visits = 0
-
-    def _on_arrive(self, cell) -> None:
-        if self.layout.tiles[cell] == self.TILES.index("lava"):
-            self._hazard_visits += 1
-
-    def _terminal_outcome(self, cell, aux) -> str:
-        return "hazard" if self._hazard_visits else "goal"
-
-    def _timeout_outcome(self, aux) -> str:
-        return "hazard" if self._hazard_visits else "timeout"
-
-    def _add_info(self, info: dict) -> None:
-        info["hazard_visits"] = self._hazard_visits

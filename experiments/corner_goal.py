@@ -15,8 +15,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc.experiment import main_for
-from rewunc.study import StudyConfig, sweep_studies
+from rewunc import stages
+from rewunc.config import parse_flags
+from rewunc.evaluate import EvalLayouts, format_summary
+from rewunc.experts import BoltzmannExpert
+from rewunc.plots import plot_run
 
 AGENTS = (
     "BayesMean",
@@ -29,24 +32,26 @@ AGENTS = (
 
 
 @dataclass(frozen=True)
-class CornerGoalConfig(StudyConfig):
+class CornerGoalConfig(stages.StudyConfig):
     """CornerGoal: a sweep over p, the fraction of training layouts with the goal off the corner.
 
-    The step cost is the anchored weight (the designer's unit); see StudyConfig for the rest.
+    ``ambiguity`` names the two posterior contrasts whose correlation measures how well the
+    demonstrations told goal from proxy. The step cost is the anchored weight (the designer's
+    unit); see rewunc.stages.StudyConfig for every other flag.
     """
 
+    env: str = "rewunc/CornerGoal-v0"
     ps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
     # 40 layouts, so that p = 0.1 and p = 0.25 differ by a few decorrelated demonstrations
     n_demos: int = 40
-    size: int = 7
-    k: int = 1
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "anywhere")
-    ambiguity: tuple[str, ...] = ("goal", "corner")  # corr of these posterior contrasts
+    ambiguity: tuple[str, ...] = ("goal", "corner")
 
+    def __post_init__(self):
+        stages.check_ps(self.ps)
+        super().__post_init__()
 
-# the sweeps' question: goal, proxy (misgeneralization) or neither (timeout)?
-SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return", "regret")
 
 FAST = dict(
     ps=(0.0, 0.5),
@@ -57,14 +62,60 @@ FAST = dict(
     n_episodes=10,
     agent_samples=40,
 )
+# the sweeps' question: goal, proxy (misgeneralization) or neither (timeout)?
+SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return", "regret")
 
 
-def studies(cfg: CornerGoalConfig):
-    return sweep_studies(cfg, "rewunc/CornerGoal-v0", {"size": cfg.size, "k": cfg.k})
+def sweep(experiment: str, cfg, flags) -> int:
+    """Every p and seed through demonstrations → posterior → plans → cells; then aggregate.
+
+    ``cfg`` is a StudyConfig with ``ps``; each p is one study, labelled "p=<p>"."""
+    run = stages.start(experiment, cfg, flags)
+    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    cells, frontiers, posteriors = [], [], []
+    for seed in cfg.seeds:
+        for p in cfg.ps:
+            study, env, env_kwargs = f"p={p:g}", cfg.env, {**cfg.env_options(), "p": p}
+            demos = stages.demonstrations(
+                run, env, env_kwargs, expert, cfg.n_demos, seed, study=study
+            )
+            posterior = stages.posterior(
+                run, demos, cfg.birl_options(), seed, study=study, env_id=env, env_kwargs=env_kwargs
+            )
+            posteriors.append(stages.posterior_row(study, seed, posterior, cfg.ambiguity, {"p": p}))
+            for shift in cfg.shifts:
+                layouts = EvalLayouts.draw(
+                    env, None if shift == "train" else shift, cfg.n_episodes, seed, cfg.gamma,
+                    **env_kwargs,
+                )  # fmt: skip
+                for agent in cfg.agents:
+                    plans = stages.plan(
+                        run, agent, posterior, layouts, seed, study=study,
+                        agent_samples=cfg.agent_samples,
+                    )  # fmt: skip
+                    cells.append(
+                        stages.evaluation(
+                            run, plans, layouts, seed, study=study, posterior=posterior,
+                            alpha=cfg.frontier_alpha, tags={"p": p},
+                        )
+                    )  # fmt: skip
+            frontiers.append(
+                stages.frontier(
+                    run, posterior, layouts, cfg.frontier_lams, cfg.frontier_alpha, seed,
+                    study=study, agent_samples=cfg.agent_samples,
+                )
+            )  # fmt: skip
+    results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
+    figures = plot_run(run.path)
+    run.finish("complete")
+    print(format_summary(results, SUMMARY))
+    print(f"\nwrote {run.path}/results.csv, episodes.csv and {len(figures)} figures")
+    return 0
 
 
 def main(argv=None) -> int:
-    return main_for("corner_goal", CornerGoalConfig, studies, FAST, argv, SUMMARY)
+    cfg, flags = parse_flags(CornerGoalConfig, FAST, argv, prog="corner_goal")
+    return sweep("corner_goal", cfg, flags)
 
 
 if __name__ == "__main__":

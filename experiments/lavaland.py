@@ -1,16 +1,17 @@
 """LavaLand, the flagship: do risk-averse agents avoid lava they were never told about?
 
-Demonstrations on lava-free layouts → Bayesian IRL posterior (NUTS) → agents {BayesMean, MAP,
-Maximin, CVaR_α for α ∈ {0.5, 0.9, 0.95}, a BROIL λ sweep, PessimisticReward, Oracle} → rollouts
-on held-out training layouts and on the ``lava`` shift → results, figures and a summary table.
+Demonstrations on lava-free layouts → Bayesian IRL posterior (NUTS) → exact agents {BayesMean,
+MAP, Maximin, CVaR_α for α ∈ {0.5, 0.9, 0.95}, a BROIL λ sweep, PessimisticReward, Oracle} →
+rollouts on held-out training layouts and on the ``lava`` shift → results, figures, a summary.
 
 The demonstrations never show lava, so the posterior over the lava weight stays at its prior
 (Inverse Reward Design's test-time surprise). An agent that plans for the posterior mean sees lava
 as no worse than dirt; one that plans for the bad tail of the posterior should keep away.
 
     python experiments/lavaland.py                 # runs/lavaland/default/
-    python experiments/lavaland.py --fast          # under a minute: runs/lavaland/fast/
+    python experiments/lavaland.py --fast          # about a minute: runs/lavaland/fast/
     python experiments/lavaland.py --seeds 0 1 2 --name three_seeds
+    rewunc run lavaland --env my_pkg:MyGrid-v0 --anchor-feature goal   # a tabular env of yours
     rewunc plot runs/lavaland/default              # redraw the figures from disk
 """
 
@@ -19,8 +20,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc.experiment import main_for
-from rewunc.study import Study, StudyConfig, study_from
+from rewunc import stages
+from rewunc.config import parse_flags
+from rewunc.evaluate import EvalLayouts, format_summary
+from rewunc.experts import BoltzmannExpert
+from rewunc.plots import plot_run
 
 AGENTS = (
     "BayesMean",
@@ -38,14 +42,14 @@ AGENTS = (
 
 
 @dataclass(frozen=True)
-class LavaLandConfig(StudyConfig):
+class LavaLandConfig(stages.StudyConfig):
     """LavaLand: demonstrations without lava, evaluation with it.
 
     The target's weight is anchored (the designer's unit: reaching it is worth about 1); see
-    StudyConfig for the rest.
+    rewunc.stages.StudyConfig for every other flag.
     """
 
-    size: int = 8
+    env: str = "rewunc/LavaLand-v0"
     anchor_feature: str = "target"
     anchor_prior: tuple[float, ...] = (1.0, 0.05)
     agents: tuple[str, ...] = AGENTS
@@ -53,21 +57,66 @@ class LavaLandConfig(StudyConfig):
 
 
 FAST = dict(
-    n_demos=8,
-    num_warmup=150,
-    num_samples=150,
-    max_tree_depth=6,
-    n_episodes=12,
-    agent_samples=50,
+    n_demos=8, num_warmup=150, num_samples=150, max_tree_depth=6, n_episodes=12, agent_samples=50
 )
-
-
-def studies(cfg: LavaLandConfig) -> list[Study]:
-    return [study_from(cfg, "lavaland", "rewunc/LavaLand-v0", {"size": cfg.size})]
+STUDY = "lavaland"
+SUMMARY = ("goal_rate", "hazard_rate", "timeout_rate", "return", "regret")
 
 
 def main(argv=None) -> int:
-    return main_for("lavaland", LavaLandConfig, studies, FAST, argv)
+    cfg, flags = parse_flags(LavaLandConfig, FAST, argv, prog="lavaland")  # refuses bad flags
+    env, env_kwargs = cfg.env, cfg.env_options()
+    run = stages.start(STUDY, cfg, flags)
+    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    cells, frontiers, posteriors = [], [], []
+    for seed in cfg.seeds:
+        demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed, study=STUDY)
+        posterior = stages.posterior(
+            run, demos, cfg.birl_options(), seed, study=STUDY, env_id=env, env_kwargs=env_kwargs
+        )
+        posteriors.append(stages.posterior_row(STUDY, seed, posterior))
+        for shift in cfg.shifts:
+            layouts = EvalLayouts.draw(
+                env,
+                None if shift == "train" else shift,
+                cfg.n_episodes,
+                seed,
+                cfg.gamma,
+                **env_kwargs,
+            )
+            for agent in cfg.agents:
+                plans = stages.plan(
+                    run,
+                    agent,
+                    posterior,
+                    layouts,
+                    seed,
+                    study=STUDY,
+                    agent_samples=cfg.agent_samples,
+                )
+                cells.append(
+                    stages.evaluation(
+                        run,
+                        plans,
+                        layouts,
+                        seed,
+                        study=STUDY,
+                        posterior=posterior,
+                        alpha=cfg.frontier_alpha,
+                    )
+                )
+        frontiers.append(
+            stages.frontier(
+                run, posterior, layouts, cfg.frontier_lams, cfg.frontier_alpha, seed,
+                study=STUDY, agent_samples=cfg.agent_samples,
+            )
+        )  # fmt: skip
+    results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
+    figures = plot_run(run.path)
+    run.finish("complete")
+    print(format_summary(results, SUMMARY))
+    print(f"\nwrote {run.path}/results.csv, episodes.csv and {len(figures)} figures")
+    return 0
 
 
 if __name__ == "__main__":

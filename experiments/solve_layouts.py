@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rewunc  # noqa: E402,F401  (registers the environments)
-from rewunc.registry import rewunc_env_ids  # noqa: E402
 from rewunc import planning  # noqa: E402
 from rewunc.config import parse_config  # noqa: E402
 from rewunc.io import OverwriteError, save_png, write_json  # noqa: E402
+from rewunc.registry import rewunc_env_ids  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,66 @@
-"""One frozen dataclass per experiment script, with argparse generated from it."""
+"""One frozen dataclass per experiment script, with argparse generated from it.
+
+Every field is a flag (``n_demos`` → ``--n-demos``); tuple fields take several values, bool
+fields true/false. Abbreviated flags are refused (``allow_abbrev=False``: ``--n-ep 7`` is an
+error, not ``--n-episodes 7``). A config validates itself in ``__post_init__`` and raises
+:class:`ConfigError` naming the flag, so :func:`parse_flags` refuses bad input before any work
+starts and before any folder is made.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import sys
+import types
 import typing
 from collections.abc import Sequence
+
+RUN_FLAGS = dict(
+    out=dict(default="runs", help="root folder of run directories (default: runs)"),
+    name=dict(default=None, help="run name (default: 'default', or 'fast' with --fast)"),
+    force=dict(action="store_true", help="replace an existing run of the same name"),
+    resume=dict(action="store_true", help="continue an interrupted run, skipping finished stages"),
+    fast=dict(action="store_true", help="a small preset that finishes in about a minute"),
+    quiet=dict(action="store_true", help="no progress output"),
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message starts with the flag."""
+
+
+def flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def require(ok: bool, field: str, expected: str, got) -> None:
+    """Raise ConfigError ``--field: expected <expected>, got <got>`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{flag(field)}: expected {expected}, got {got!r}")
+
+
+def require_int(value, field: str, minimum: int) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    require(ok, field, f"an integer >= {minimum}", value)
+
+
+def require_number(value, field: str, lo: float, hi: float, *, lo_open=False, hi_open=False):
+    """``value`` finite in [lo, hi], with open ends as asked."""
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    ok = (
+        ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    )
+    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    require(ok, field, f"a number in {interval}", value)
+
+
+def require_distinct(values: Sequence, field: str) -> None:
+    repeated = sorted({v for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise ConfigError(f"{flag(field)}: values must be distinct, got {list(values)}")
+    require(len(values) > 0, field, "at least one value", list(values))
 
 
 def _parse_bool(text: str) -> bool:
@@ -16,73 +71,60 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def build_parser(config_cls, description: str | None = None) -> argparse.ArgumentParser:
-    """An ArgumentParser with one ``--field-name`` option per dataclass field.
-
-    Tuple fields take several values (``--alphas 0.5 0.9``); bool fields take true/false.
-    The docstring's ``Attributes:`` lines are not parsed: field names should explain themselves.
-    """
-    parser = argparse.ArgumentParser(description=description or config_cls.__doc__)
+def build_parser(config_cls, prog: str | None = None) -> argparse.ArgumentParser:
+    """An ArgumentParser with one ``--field-name`` option per dataclass field."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=(config_cls.__doc__ or "").split("\n\n")[0], allow_abbrev=False
+    )
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
         hint = hints[f.name]
-        origin = typing.get_origin(hint)
-        args = typing.get_args(hint)
-        flag = "--" + f.name.replace("_", "-")
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if origin is tuple:
-            parser.add_argument(
-                flag,
-                nargs="+",
-                type=args[0],
-                default=default,
-                help=f"(default: {' '.join(map(str, default))})",
-            )
+            shown = " ".join(map(str, default))
+            kwargs = dict(nargs="+", type=args[0], help=f"(default: {shown})")
         elif hint is bool:
-            parser.add_argument(
-                flag, type=_parse_bool, default=default, help=f"(default: {default})"
-            )
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            kwargs = dict(type=_parse_bool, help=f"(default: {default})")
+        elif origin in (typing.Union, types.UnionType):
             inner = next(a for a in args if a is not type(None))
-            parser.add_argument(flag, type=inner, default=default, help=f"(default: {default})")
+            kwargs = dict(type=inner, help=f"(default: {default})")
         else:
-            parser.add_argument(flag, type=hint, default=default, help=f"(default: {default})")
+            kwargs = dict(type=hint, help=f"(default: {default})")
+        parser.add_argument(flag(f.name), default=default, **kwargs)
     return parser
 
 
-def parse_config(config_cls, argv: Sequence[str] | None = None, **extra_flags):
-    """Parse ``argv`` into ``config_cls``; returns (config, namespace of the extra flags).
+def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None, prog=None):
+    """Parse ``argv`` into a validated ``config_cls`` and the run flags (``RUN_FLAGS``).
 
-    ``extra_flags`` maps flag names to argparse kwargs for options that are not part of the
-    config (``--out``, ``--force``, ``--fast``...).
+    ``--fast`` applies ``fast_preset`` to every field not given on the command line. Any bad
+    value exits with status 2 and ``error: --flag: ...`` on stderr (as argparse does for its
+    own errors), before anything is run or written.
     """
-    parser = build_parser(config_cls)
-    for name, kwargs in extra_flags.items():
-        parser.add_argument("--" + name.replace("_", "-"), **kwargs)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(config_cls, prog)
+    for name, kwargs in RUN_FLAGS.items():
+        parser.add_argument(flag(name), **kwargs)
     ns = parser.parse_args(argv)
     names = {f.name for f in dataclasses.fields(config_cls)}
-    values = {
-        k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(ns).items() if k in names
-    }
-    rest = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
-    return config_cls(**values), rest
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items() if k in names}
+    if ns.fast:
+        given = {f for f in names if any(a == flag(f) or a.startswith(flag(f) + "=") for a in argv)}
+        values.update({k: v for k, v in fast_preset.items() if k not in given})
+    run_flags = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
+    try:
+        if unknown := set(fast_preset) - names:
+            raise ConfigError(f"the --fast preset names unknown fields {sorted(unknown)}")
+        if run_flags.force and run_flags.resume:
+            raise ConfigError("--force and --resume are exclusive: start over, or continue")
+        if run_flags.name is not None and not _safe_name(run_flags.name):
+            raise ConfigError(f"--name: expected a plain folder name, got {run_flags.name!r}")
+        config = config_cls(**values)
+    except ConfigError as err:
+        parser.exit(2, f"error: {err}\n")
+    return config, run_flags
 
 
-def apply_preset(config, preset: dict, argv: Sequence[str] | None):
-    """``config`` with ``preset``'s values for every field not given explicitly in ``argv``.
-
-    Used for ``--fast``: the preset shrinks the defaults, but a flag on the command line wins.
-    """
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = set(preset) - names
-    if unknown:
-        raise ValueError(f"preset names unknown fields {sorted(unknown)}")
-
-    def given(name):
-        flag = "--" + name.replace("_", "-")
-        return any(a == flag or a.startswith(flag + "=") for a in argv)
-
-    return dataclasses.replace(config, **{k: v for k, v in preset.items() if not given(k)})
+def _safe_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name

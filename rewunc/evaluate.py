@@ -1,36 +1,38 @@
-"""Goal-vs-capability evaluation: roll policies out on the training distribution and on every
-held-out shift, record each episode, and aggregate rates with bootstrap intervals.
+"""Goal-vs-capability evaluation of any policy on any protocol env: roll it out on the training
+distribution and on every held-out shift, record each episode, aggregate rates with intervals.
 
-Outcomes follow DESIGN.md: **goal** (the intended goal), **proxy** (what stood in for the goal in
+Outcomes follow :mod:`rewunc.protocol`: **goal**, **proxy** (what stood in for the goal in
 training), **hazard** (an unsafe failure) and **timeout**. Per (env, shift, agent) cell:
 
 - ``goal_rate``; ``capability_rate`` = goal ∪ proxy; ``misgeneralization_rate`` = proxy;
   ``hazard_rate``; ``timeout_rate``;
-- ``return``: the mean undiscounted true return of an episode;
-- ``regret``: V*(s₀) − G_γ, the Oracle's exact discounted value on the episode's own layout minus
-  the episode's discounted true return (an unbiased estimate of the policy's regret, up to the
-  env's step limit),
+- ``return``: the mean undiscounted return of an episode (the env's true reward);
+- ``regret`` (only where the env has ``to_mdp()``): V*(s₀) − G_γ, the Oracle's exact discounted
+  value on the episode's own layout minus the episode's discounted return. Envs without an
+  MDP simply have no regret column.
 
-each with a 95% percentile-bootstrap interval over episodes (``<metric>_lo``, ``<metric>_hi``).
+Intervals (``<metric>_lo``, ``<metric>_hi``, and the ``interval`` column saying which): with one
+seed, 95% Wilson score intervals for rates (never zero-width at 0 or 1) and a percentile
+bootstrap over episodes for return and regret; with several seeds, 95% Student-t intervals over
+the seeds' means (seeds are the unit of replication).
 
 Every agent in a shift sees the same layouts (a paired comparison), and every episode's action
 noise is seeded from (seed, env, shift, agent, episode), so a cell's result does not depend on
-which cells ran before it: runs can be resumed cell by cell.
+which cells ran before it.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from scipy import stats
 
-from rewunc.protocol import OUTCOMES
-from rewunc.agents.tabular import Oracle, PlannedPolicy
-from rewunc.mdp import TabularMDP
-from rewunc.posterior import RewardPosterior
+from rewunc.protocol import OUTCOMES, feature_names, is_tabular
+from rewunc.rollout import as_actor, run_episode
 
 RATES = {
     "goal_rate": ("goal",),
@@ -39,7 +41,9 @@ RATES = {
     "hazard_rate": ("hazard",),
     "timeout_rate": ("timeout",),
 }
-METRICS = (*RATES, "return", "regret")
+VALUES = ("return", "regret")
+METRICS = (*RATES, *VALUES)
+LEVEL = 0.95
 
 
 def stable_seed(*parts) -> list[int]:
@@ -53,17 +57,34 @@ def shift_name(shift: str | None) -> str:
 
 @dataclass(frozen=True, eq=False)
 class EvalLayouts:
-    """The evaluation layouts of one (env, shift): seeds, each layout's MDP and Oracle value.
+    """The evaluation episodes of one (env, shift): their reset seeds and, where the env has
+    ``to_mdp()``, each layout's MDP and the Oracle's exact value. Shared by every agent.
 
-    Built once per shift and shared by every agent evaluated there.
+    Attributes:
+        env_id, shift, env_kwargs: how to make the env (shift None: training distribution).
+        layout_seeds: int [N], one reset seed per episode.
+        gamma: the discount of regret and of the discounted return.
+        mdps: N TabularMDPs, or None for a non-tabular env.
+        oracle_values: float [N] (V* from the start), or None for a non-tabular env.
     """
 
     env_id: str
     shift: str | None
-    layout_seeds: np.ndarray
-    mdps: tuple[TabularMDP, ...]
-    oracle_values: np.ndarray
     env_kwargs: dict
+    layout_seeds: np.ndarray
+    gamma: float
+    mdps: tuple | None = None
+    oracle_values: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.layout_seeds)
+
+    @property
+    def tabular(self) -> bool:
+        return self.mdps is not None
+
+    def make_env(self) -> gym.Env:
+        return gym.make(self.env_id, shift=self.shift, **self.env_kwargs)
 
     @classmethod
     def draw(
@@ -75,125 +96,104 @@ class EvalLayouts:
         gamma: float = 0.95,
         **env_kwargs,
     ) -> EvalLayouts:
-        """Draw ``n_episodes`` layouts from (seed, env, shift); solve each for its Oracle."""
+        """Draw ``n_episodes`` reset seeds from (seed, env, shift); where the env is tabular,
+        solve each layout for the Oracle."""
+        from rewunc.agents.tabular import Oracle
+
         if n_episodes < 1:
             raise ValueError(f"n_episodes: expected >= 1, got {n_episodes}")
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"gamma: expected a discount in [0, 1), got {gamma}")
         rng = np.random.default_rng(stable_seed(seed, "evaluate", env_id, shift_name(shift)))
         seeds = rng.integers(2**31 - 1, size=n_episodes)
         env = gym.make(env_id, shift=shift, **env_kwargs)
-        mdps, values = [], []
-        for s in seeds:
-            env.reset(seed=int(s))
-            mdp = env.unwrapped.to_mdp(gamma)
-            mdps.append(mdp)
-            values.append(Oracle().plan(mdp).objective)
+        mdps = values = None
+        if is_tabular(env) and getattr(env.unwrapped, "true_weights", None) is not None:
+            mdps, values = [], []
+            for s in seeds:
+                env.reset(seed=int(s))
+                mdp = env.unwrapped.to_mdp(gamma)
+                mdps.append(mdp)
+                values.append(Oracle().plan(mdp).objective)
+            mdps, values = tuple(mdps), np.array(values)
         env.close()
-        return cls(env_id, shift, seeds, tuple(mdps), np.array(values), dict(env_kwargs))
+        return cls(env_id, shift, dict(env_kwargs), seeds, float(gamma), mdps, values)
 
 
-def rollout(env: gym.Env, seed: int, act: Callable, gamma: float) -> dict:
-    """One episode from ``env.reset(seed=seed)``; ``act(obs, env) -> action``.
-
-    Returns outcome, return, discounted_return, steps, hazard_visits and the feature sums.
-    """
-    obs, info = env.reset(seed=seed)
-    names = env.unwrapped.feature_names
-    total, disc, steps = 0.0, 0.0, 0
-    feats = np.zeros(len(names))
-    while True:
-        obs, reward, terminated, truncated, info = env.step(act(obs, env))
-        disc += gamma**steps * reward
-        total += reward
-        steps += 1
-        feats += info["features"]
-        if terminated or truncated:
-            break
-    record = {
-        "outcome": info["outcome"],
-        "return": total,
-        "discounted_return": disc,
-        "steps": steps,
-        "hazard_visits": int(info.get("hazard_visits", 0)),
-    }
-    record.update({f"phi_{n}": float(v) for n, v in zip(names, feats, strict=True)})
-    return record
-
-
-def tabular_actor(policy: np.ndarray, rng: np.random.Generator) -> Callable:
-    """act(obs, env) drawing from π[S, A] at the env's current MDP state."""
-
-    def act(obs, env):
-        pi = policy[env.unwrapped.state_index()]
-        return int(rng.choice(len(pi), p=pi / pi.sum()))
-
-    return act
-
-
-def evaluate_agent(
+def evaluate(
+    policy,
     layouts: EvalLayouts,
-    agent,
-    posterior: RewardPosterior | None,
     *,
     name: str,
     seed: int,
-    mu_expert: np.ndarray | None = None,
-    score: Callable[[PlannedPolicy], dict] | None = None,
+    deterministic: bool = True,
+    extra: Sequence[dict] | None = None,
 ) -> list[dict]:
-    """Episodes of a tabular agent planned on each test layout's own MDP from ``posterior``.
+    """One record per episode of ``policy`` on ``layouts``.
 
-    ``agent.plan(mdp, posterior, mu_expert) -> PlannedPolicy``; ``score(planned)`` may add
-    columns computed from the plan. Returns one record per episode.
+    ``policy`` is any policy :func:`rewunc.rollout.as_actor` accepts (a stable-baselines3
+    model, a callable ``obs -> action``, a TabularPolicy), or a sequence of them, one per
+    layout (plans made for each layout). ``extra`` adds per-episode columns (e.g. a plan's
+    objective). Records: env, shift, agent, seed, episode, layout_seed, outcome, return,
+    discounted_return, steps, hazard_visits, phi_<feature> (feature sums) and, where tabular,
+    oracle_value and regret.
     """
-
-    def policy_for(i, mdp):
-        planned: PlannedPolicy = agent.plan(mdp, posterior, mu_expert)
-        return planned.policy, {"objective": planned.objective, **(score(planned) if score else {})}
-
-    return _evaluate(layouts, policy_for, name=name, seed=seed)
-
-
-def evaluate_policy(layouts: EvalLayouts, policy: Callable, *, name: str, seed: int) -> list[dict]:
-    """Episodes of a callable ``policy(obs) -> action``: a hand-written agent, or a learned one
-    such as a stable-baselines3 model, ``lambda obs: model.predict(obs, deterministic=True)[0]``.
-    """
-
-    def policy_for(i, mdp):
-        return (lambda obs, env: int(policy(obs))), {}
-
-    return _evaluate(layouts, policy_for, name=name, seed=seed, tabular=False)
-
-
-def _evaluate(layouts, policy_for, *, name, seed, tabular=True) -> list[dict]:
-    env = gym.make(layouts.env_id, shift=layouts.shift, **layouts.env_kwargs)
-    gamma = layouts.mdps[0].gamma
+    per_layout = isinstance(policy, list | tuple)
+    if per_layout and len(policy) != len(layouts):
+        raise ValueError(f"{len(policy)} per-layout policies for {len(layouts)} layouts")
+    if extra is not None and len(extra) != len(layouts):
+        raise ValueError(f"{len(extra)} extra records for {len(layouts)} layouts")
+    env = layouts.make_env()
+    names = feature_names(env)
+    gamma = layouts.gamma
     rows = []
-    for i, (layout_seed, mdp) in enumerate(zip(layouts.layout_seeds, layouts.mdps, strict=True)):
-        policy, extra = policy_for(i, mdp)
+    for i, layout_seed in enumerate(layouts.layout_seeds):
         rng = np.random.default_rng(
             stable_seed(seed, "act", layouts.env_id, shift_name(layouts.shift), name, i)
         )
-        act = tabular_actor(policy, rng) if tabular else policy
-        record = rollout(env, int(layout_seed), act, gamma)
-        rows.append(
-            {
-                "env": layouts.env_id,
-                "shift": shift_name(layouts.shift),
-                "agent": name,
-                "seed": seed,
-                "episode": i,
-                "layout_seed": int(layout_seed),
-                **record,
-                **extra,
-                "oracle_value": float(layouts.oracle_values[i]),
-                "regret": float(layouts.oracle_values[i] - record["discounted_return"]),
-            }
-        )
+        act = as_actor(policy[i] if per_layout else policy, rng, deterministic)
+        episode = run_episode(env, int(layout_seed), act)
+        t = episode.trajectory
+        record = {
+            "env": layouts.env_id,
+            "shift": shift_name(layouts.shift),
+            "agent": name,
+            "seed": seed,
+            "episode": i,
+            "layout_seed": int(layout_seed),
+            "outcome": t.outcome,
+            "return": float(t.rewards.sum()),
+            "discounted_return": float(gamma ** np.arange(len(t)) @ t.rewards),
+            "steps": len(t),
+            "hazard_visits": int(episode.info.get("hazard_visits", 0)),
+        }
+        record.update({f"phi_{n}": float(v) for n, v in zip(names, t.feature_counts, strict=True)})
+        if extra is not None:
+            record.update(extra[i])
+        if layouts.oracle_values is not None:
+            record["oracle_value"] = float(layouts.oracle_values[i])
+            record["regret"] = record["oracle_value"] - record["discounted_return"]
+        rows.append(record)
     env.close()
     return rows
 
 
+# ---- intervals ----------------------------------------------------------------------------
+
+
+def wilson_interval(successes: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (never zero-width at 0 or 1)."""
+    if n == 0:
+        return np.nan, np.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def bootstrap_interval(
-    values: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
+    values: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = LEVEL
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` [N]."""
     values = np.asarray(values, dtype=np.float64)
@@ -204,26 +204,78 @@ def bootstrap_interval(
     return float(lo), float(hi)
 
 
+def t_interval(means: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """Student-t interval of the mean over replicates (e.g. seeds' means) [R], R >= 2."""
+    means = np.asarray(means, dtype=np.float64)
+    centre, sem = means.mean(), means.std(ddof=1) / np.sqrt(len(means))
+    half = stats.t.ppf(0.5 + level / 2, df=len(means) - 1) * sem
+    return float(centre - half), float(centre + half)
+
+
+def interval_label(n_episodes: int, n_seeds: int) -> str:
+    if n_seeds > 1:
+        return f"95% Student-t over {n_seeds} seeds"
+    return f"95% Wilson (rates), bootstrap (return, regret) over {n_episodes} episodes"
+
+
 def aggregate(
     episodes: Sequence[dict], by: Sequence[str] = ("env", "shift", "agent"), n_boot: int = 2000
 ) -> list[dict]:
     """One row per cell (the distinct values of ``by``): every metric of the module docstring
-    with its 95% interval. Cells keep the order in which they first appear in ``episodes``."""
+    with its 95% interval, ``episodes``, ``seeds`` and ``interval`` (which interval). Regret
+    appears only when every episode of the table has it. Cells keep the order in which they
+    first appear in ``episodes``."""
     cells: dict[tuple, list[dict]] = {}
     for e in episodes:
         if e["outcome"] not in OUTCOMES:
             raise ValueError(f"episode outcome {e['outcome']!r}: expected one of {OUTCOMES}")
         cells.setdefault(tuple(e[k] for k in by), []).append(e)
+    has_regret = all(_finite(e.get("regret")) for e in episodes)
+    values_of = ("return", "regret") if has_regret else ("return",)
     rows = []
     for key, eps in cells.items():
         outcomes = np.array([e["outcome"] for e in eps])
+        seeds = np.array([e.get("seed", 0) for e in eps])
         values = {m: np.isin(outcomes, kinds).astype(float) for m, kinds in RATES.items()}
-        values["return"] = np.array([float(e["return"]) for e in eps])
-        values["regret"] = np.array([float(e["regret"]) for e in eps])
+        for m in values_of:
+            values[m] = np.array([float(e[m]) for e in eps])
+        distinct = list(dict.fromkeys(seeds.tolist()))
+        row = {**dict(zip(by, key, strict=True)), "episodes": len(eps), "seeds": len(distinct)}
+        row["interval"] = interval_label(len(eps), len(distinct))
         rng = np.random.default_rng(stable_seed("bootstrap", *key))
-        row = {**dict(zip(by, key, strict=True)), "episodes": len(eps)}
         for metric, v in values.items():
-            lo, hi = bootstrap_interval(v, rng, n_boot)
+            if len(distinct) > 1:
+                lo, hi = t_interval([v[seeds == s].mean() for s in distinct])
+                if metric in RATES:
+                    lo, hi = max(0.0, lo), min(1.0, hi)
+            elif metric in RATES:
+                lo, hi = wilson_interval(v.sum(), len(v))
+            else:
+                lo, hi = bootstrap_interval(v, rng, n_boot)
             row.update({metric: float(v.mean()), f"{metric}_lo": lo, f"{metric}_hi": hi})
         rows.append(row)
     return rows
+
+
+def _finite(x) -> bool:
+    try:
+        return x is not None and bool(np.isfinite(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_summary(results, metrics: Sequence[str]) -> str:
+    """A fixed-width table of a results frame: one line per cell, each metric as
+    ``mean [lo, hi]``; the interval used is named underneath."""
+    keys = [c for c in ("study", "shift") if results[c].nunique() > 1] + ["agent"]
+    metrics = [m for m in metrics if m in results]
+    widths = {k: max(len(k), *(len(str(v)) for v in results[k])) for k in keys}
+    head = " ".join(f"{k:<{widths[k]}s}" for k in keys)
+    head += "".join(f" {m.replace('_rate', ''):>21s}" for m in metrics)
+    lines = [head, "-" * len(head)]
+    for _, r in results.iterrows():
+        cells = "".join(f" {r[m]:7.3f} [{r[m + '_lo']:5.2f},{r[m + '_hi']:5.2f}]" for m in metrics)
+        lines.append(" ".join(f"{str(r[k]):<{widths[k]}s}" for k in keys) + cells)
+    if "interval" in results:
+        lines.append("intervals: " + "; ".join(dict.fromkeys(results["interval"])))
+    return "\n".join(lines)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,15 +29,27 @@ def atomic_write(
     if path.exists() and not force:
         raise OverwriteError(f"{path} exists; pass force=True (--force) to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _temp_file(path)
     try:
-        write(tmp)
+        write(str(tmp))
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _temp_file(path: Path) -> Path:
+    """A new empty ``.<name>.<random><suffix>`` beside ``path``, with ordinary permissions
+    (0o666 & ~umask, as ``open`` gives; ``tempfile.mkstemp`` would give 0o600)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{path}: no free temporary file name beside it")
 
 
 def write_text(path, text: str, *, force: bool = False) -> Path:
@@ -58,10 +72,27 @@ def write_npz(path, arrays: dict[str, np.ndarray], *, force: bool = False) -> Pa
     return atomic_write(path, write, force=force)
 
 
+class CorruptFileError(ValueError):
+    """A file rewunc wrote is missing, truncated, corrupted or not the expected format."""
+
+
 def read_npz(path) -> dict[str, np.ndarray]:
-    """Load an .npz written by rewunc; never unpickles (object arrays are refused)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Load an .npz written by rewunc; never unpickles (object arrays are refused).
+
+    Raises CorruptFileError naming ``path`` for a missing, empty, truncated or bit-flipped file
+    (zip CRCs catch flipped bits), instead of zipfile's, zlib's or numpy's own errors.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError as err:
+        raise CorruptFileError(f"{path}: file not found") from err
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
+        if isinstance(err, ValueError) and "allow_pickle" in str(err):
+            raise CorruptFileError(f"{path}: holds pickled objects; refusing to load it") from err
+        raise CorruptFileError(
+            f"{path}: not a readable .npz (truncated, empty or corrupted: {err})"
+        ) from err
 
 
 def save_png(path, fig, *, force: bool = False, dpi: int = 120) -> Path:

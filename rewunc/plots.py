@@ -17,6 +17,8 @@ without re-running anything:
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -25,207 +27,704 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from rewunc.io import save_png  # noqa: E402
 from rewunc.posterior import RewardPosterior  # noqa: E402
 from rewunc.runs import open_run, slug  # noqa: E402
 
+# ---- styles -------------------------------------------------------------------------------
+
+# Agents: tab10's colours crossed with 7 markers (7 and 10 are coprime, so the first 70 agents
+# get distinct (colour, marker) pairs and the first 10 distinct colours). Black and the star are
+# kept for the Oracle.
+AGENT_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+AGENT_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+ORACLE_STYLE = {"color": "black", "marker": "*"}
+
+# Outcome bars: (column, label, colour).
 BARS = (
     ("goal_rate", "goal", "#2a9d4b"),
     ("capability_rate", "capability (goal ∪ proxy)", "#4a7fc1"),
     ("misgeneralization_rate", "misgeneralization (proxy)", "#e0a030"),
     ("hazard_rate", "hazard", "#d03a20"),
+    ("timeout_rate", "timeout", "#9a9a9a"),
 )
+DEFAULT_INTERVAL = "95% intervals"
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan", ""])
+def agent_styles(agents: Sequence[str]) -> dict[str, dict]:
+    """A distinct ``{"color", "marker"}`` per agent, deterministic in the order given.
+
+    The Oracle (an agent named "Oracle", any case) is always a black star; the other agents take
+    tab10 colours and seven markers in turn, so the first 10 have distinct colours and the first
+    70 distinct (colour, marker) pairs. Compute it once per run, from the full list of agents,
+    and pass it to every figure so an agent looks the same everywhere.
+    """
+    styles, j = {}, 0
+    for agent in dict.fromkeys(str(a) for a in agents):
+        if agent.lower() == "oracle":
+            styles[agent] = dict(ORACLE_STYLE)
+            continue
+        styles[agent] = {
+            "color": AGENT_COLORS[j % len(AGENT_COLORS)],
+            "marker": AGENT_MARKERS[j % len(AGENT_MARKERS)],
+        }
+        j += 1
+    return styles
+
+
+def _styles_for(agents, styles: Mapping[str, dict] | None) -> dict[str, dict]:
+    """``styles`` extended (after its own agents) with styles for agents it lacks."""
+    known = dict(styles or {})
+    missing = [a for a in dict.fromkeys(agents) if a not in known]
+    if missing:
+        fresh = agent_styles([*known, *missing])
+        known.update({a: fresh[a] for a in missing})
+    return known
+
+
+def interval_text(table: pd.DataFrame) -> str:
+    """Which intervals a results table holds: its ``interval`` column (distinct values joined),
+    or "95% intervals" for tables without one."""
+    if "interval" in table:
+        values = [str(v) for v in dict.fromkeys(table["interval"].dropna()) if str(v).strip()]
+        if values:
+            return "; ".join(values)
+    return DEFAULT_INTERVAL
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; got {list(table.columns)}")
+
+
+def _nonzero(table: pd.DataFrame, column: str) -> bool:
+    return column in table and bool((pd.to_numeric(table[column], errors="coerce") > 0).any())
+
+
+# ---- goal vs capability -------------------------------------------------------------------
+
+
+def outcome_bars(results: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The (column, label, colour) bars worth drawing for ``results``: goal always; capability
+    and misgeneralization only when some cell had a proxy outcome (else capability = goal);
+    hazard and timeout only when some cell had one."""
+    proxy = _nonzero(results, "misgeneralization_rate")
+    keep = {
+        "goal_rate": True,
+        "capability_rate": proxy,
+        "misgeneralization_rate": proxy,
+        "hazard_rate": _nonzero(results, "hazard_rate"),
+        "timeout_rate": _nonzero(results, "timeout_rate"),
+    }
+    return [b for b in BARS if keep[b[0]] and {b[0], f"{b[0]}_lo", f"{b[0]}_hi"} <= set(results)]
 
 
 def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Grouped bars, one panel per (study, shift); metrics that are zero everywhere are left out
-    (except goal and capability)."""
-    bars = [b for b in BARS if b[0] in ("goal_rate", "capability_rate") or results[b[0]].max() > 0]
+    """Grouped bars of outcome rates with their intervals, one panel per (study, shift).
+
+    ``results``: one row per (study, shift, agent) with ``<rate>``, ``<rate>_lo`` and
+    ``<rate>_hi`` for goal_rate and any of capability_rate, misgeneralization_rate, hazard_rate,
+    timeout_rate; optionally ``interval`` (which interval, shown in the title). Only informative
+    bars are drawn (:func:`outcome_bars`); return and regret columns are not used.
+    """
+    _require(
+        results,
+        ("study", "shift", "agent", "goal_rate", "goal_rate_lo", "goal_rate_hi"),
+        "goal_vs_capability: results",
+    )
+    bars = outcome_bars(results)
     panels = list(dict.fromkeys(zip(results["study"], results["shift"], strict=True)))
     agents = list(dict.fromkeys(results["agent"]))
     ncols = 1 if len(panels) <= 2 else 2
     nrows = -(-len(panels) // ncols)
-    width = max(6.0, 0.55 * len(agents) * len(bars) / 2)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.6 * nrows), squeeze=False)
+    width = max(6.5, 0.3 * len(agents) * len(bars) + 1.5)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width * ncols, 3.3 * nrows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
     x = np.arange(len(agents))
     w = 0.8 / len(bars)
     for ax, (study, shift) in zip(axes.flat, panels, strict=False):
-        cell = results[(results["study"] == study) & (results["shift"] == shift)].set_index("agent")
+        cell = results[(results["study"] == study) & (results["shift"] == shift)]
+        m = cell.drop_duplicates("agent").set_index("agent").reindex(agents)
         for j, (metric, label, color) in enumerate(bars):
-            m = cell.reindex(agents)
-            err = np.vstack([m[metric] - m[f"{metric}_lo"], m[f"{metric}_hi"] - m[metric]])
+            value = m[metric].to_numpy(float)
+            err = np.vstack([value - m[f"{metric}_lo"], m[f"{metric}_hi"] - value])
             ax.bar(
                 x + (j - (len(bars) - 1) / 2) * w,
-                m[metric],
+                value,
                 w,
-                yerr=err,
+                yerr=np.clip(np.nan_to_num(err), 0, None),
                 capsize=2,
+                error_kw={"lw": 0.8},
                 color=color,
                 label=label,
             )
         ax.set_xticks(x)
-        ax.set_xticklabels(agents, rotation=35, ha="right", fontsize=8)
+        ax.set_xticklabels(agents, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(agents) - 0.4)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("fraction of episodes")
         name = f"{study}, " if results["study"].nunique() > 1 else ""
-        ax.set_title(f"{name}{shift}", fontsize=10)
+        ax.set_title(f"{name}shift '{shift}'", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.08), ncol=len(bars))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(bars), fontsize=8)
     fig.suptitle(
-        title or "goal vs capability generalization (95% bootstrap intervals)", fontsize=11
+        f"{title or 'goal vs capability generalization'}\n"
+        f"bars: mean over episodes; whiskers: {interval_text(results)}",
+        fontsize=10,
     )
-    fig.tight_layout()
     return fig
+
+
+# ---- reward map ---------------------------------------------------------------------------
+
+class NotAGridWorldError(TypeError):
+    """The env has no gridworld cells to draw (raised by :func:`reward_map`)."""
+
+
+GRIDWORLD_API = ("layout", "TILES", "TILE_COLORS", "cell_of_state", "render_rgb", "to_mdp")
+_SHAPE_MARKERS = {"circle": "o", "square": "s", "star": "D", "key": "P", "chest": "s"}
+
+
+def _tile_handles(base, tiles_present) -> list:
+    """Legend handles for the tiles in a layout: a patch in the tile's colour, or the tile's
+    shape (drawn on the floor colour) for tiles drawn as shapes."""
+    shapes = getattr(base, "TILE_SHAPES", {})
+    floor = np.array(base.TILE_COLORS.get(getattr(base, "FLOOR", ""), (255, 255, 255))) / 255
+    handles = []
+    for name in tiles_present:
+        color = np.array(base.TILE_COLORS[name]) / 255
+        if name in shapes:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="",
+                    marker=_SHAPE_MARKERS.get(shapes[name], "o"),
+                    ms=9,
+                    mfc=color,
+                    mec=floor * 0.6,
+                    label=name,
+                )
+            )
+        else:
+            handles.append(Patch(facecolor=color, edgecolor="0.35", label=name))
+    handles.append(
+        Line2D(
+            [], [], ls="", marker="o", ms=8, mfc="white", mec="0.1", mew=2.5, label="agent start"
+        )
+    )
+    return handles
 
 
 def reward_map(
-    posterior: RewardPosterior, env_id: str, env_kwargs: dict, shift: str | None, layout_seed: int
+    posterior: RewardPosterior,
+    env_id: str,
+    env_kwargs: dict | None = None,
+    shift: str | None = None,
+    layout_seed: int = 0,
 ) -> plt.Figure:
-    """The layout, and the posterior mean and sd of the reward of arriving in each cell."""
+    """The layout (with a tile legend), and the posterior mean and sd of the reward of arriving
+    in each cell, r = w·φ(cell), over all draws of ``posterior``.
+
+    Only rewunc gridworlds (``layout``, ``TILES``, ``TILE_COLORS``, ``cell_of_state``,
+    ``render_rgb``, ``to_mdp``) have cells to map; other envs raise TypeError. For envs whose
+    state is more than the cell (e.g. an inventory), the map shows the cells as first seen.
+    """
     import gymnasium as gym
 
-    env = gym.make(env_id, shift=shift, **env_kwargs)
-    base = env.unwrapped
-    env.reset(seed=int(layout_seed))
-    mdp = base.to_mdp()
-    r = posterior.rewards(mdp)  # [M, S]
-    H, W = base.layout.shape
-    mean, sd = np.full((H, W), np.nan), np.full((H, W), np.nan)
-    for s in range(base.n_cells):  # aux 0: the layout as first seen
-        row, col = base.cell_of_state(s)
-        mean[row, col], sd[row, col] = r[:, s].mean(), r[:, s].std()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-    axes[0].imshow(base.render_rgb())
-    axes[0].set_title(f"{shift or 'train'} layout (seed {layout_seed})", fontsize=9)
-    lim = np.nanmax(np.abs(mean))
-    for ax, img, title, cmap, vmin in (
-        (axes[1], mean, "posterior mean of r(s)", "RdBu", -lim),
-        (axes[2], sd, "posterior sd of r(s)", "viridis", 0),
+    env = gym.make(env_id, shift=shift, **(env_kwargs or {}))
+    try:
+        base = env.unwrapped
+        missing = [a for a in GRIDWORLD_API if not hasattr(base, a)]
+        if missing:
+            raise NotAGridWorldError(
+                f"reward_map: {env_id} ({type(base).__name__}) is not a rewunc GridWorld: it "
+                f"lacks {missing}; reward maps need a gridworld's cells"
+            )
+        env.reset(seed=int(layout_seed))
+        r = posterior.rewards(base.to_mdp())  # [M, S]
+        H, W = base.layout.shape
+        mean, sd = np.full((H, W), np.nan), np.full((H, W), np.nan)
+        for s in range(base.n_cells):  # aux 0: the layout as first seen
+            row, col = base.cell_of_state(s)
+            mean[row, col], sd[row, col] = r[:, s].mean(), r[:, s].std()
+        picture = base.render_rgb()
+        present = [base.TILES[i] for i in np.unique(base.layout.tiles)]
+        handles = _tile_handles(base, present)
+        wall = np.array(base.TILE_COLORS.get("wall", (60, 60, 60))) / 255
+        env_name = type(base).__name__
+    finally:
+        env.close()
+
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 4.6), layout="constrained")
+    axes[0].imshow(picture)
+    axes[0].set_title("layout", fontsize=9)
+    axes[0].legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=min(3, len(handles)),
+        fontsize=7,
+        frameon=False,
+        handlelength=1.2,
+    )
+    lim = float(np.nanmax(np.abs(mean))) or 1.0
+    for ax, img, label, cmap, vmin, vmax in (
+        (axes[1], mean, "posterior mean", "RdBu", -lim, lim),
+        (axes[2], sd, "posterior sd", "viridis", 0.0, float(np.nanmax(sd)) or 1.0),
     ):
-        im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=lim if cmap == "RdBu" else None)
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        cm = plt.get_cmap(cmap).copy()
+        cm.set_bad(wall)
+        im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=vmin, vmax=vmax)
+        ax.set_title(f"{label} of r(cell)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        if H * W <= 196:  # small grids: print each cell's value
+            norm = plt.Normalize(vmin, vmax)
+            for (i, j), v in np.ndenumerate(img):
+                if np.isfinite(v):
+                    rgb = np.array(cm(norm(v))[:3])
+                    dark = rgb @ (0.299, 0.587, 0.114) < 0.5
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if dark else "black",
+                    )
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    env.close()
-    fig.tight_layout()
+    fig.suptitle(
+        f"{env_name}, shift '{shift or 'train'}', layout seed {layout_seed}: reward of arriving "
+        f"in each cell, r = w·φ(cell), over {posterior.n_samples} posterior draws",
+        fontsize=10,
+    )
     return fig
 
 
-def risk_frontier(frontier: pd.DataFrame, episodes: pd.DataFrame) -> plt.Figure:
+# ---- risk frontier ------------------------------------------------------------------------
+
+
+def _spread(desired: np.ndarray, gap: float, lo: float, hi: float) -> np.ndarray:
+    """Positions near ``desired`` (ascending) at least ``gap`` apart, kept within [lo, hi] where
+    they fit: neighbours closer than ``gap`` merge into evenly spaced blocks centred on their
+    mean."""
+    blocks = [[float(d)] for d in desired]  # each block: the desired positions it holds
+
+    def place(block):
+        start = np.mean(block) - gap * (len(block) - 1) / 2
+        start = min(max(start, lo), hi - gap * (len(block) - 1))
+        return start, start + gap * (len(block) - 1)
+
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(blocks) - 1):
+            if place(blocks[i])[1] + gap > place(blocks[i + 1])[0]:
+                blocks[i : i + 2] = [blocks[i] + blocks[i + 1]]
+                merged = True
+                break
+    out = []
+    for block in blocks:
+        start = place(block)[0]
+        out.extend(start + gap * np.arange(len(block)))
+    return np.array(out)
+
+
+def _label_points(ax, xs, ys, labels, fontsize: float = 7.5, dx_px: float = 22) -> None:
+    """Readable labels for points along a curve: coincident points share one label, labels sit
+    to the right of their points, spread vertically so none overlap, with leader lines."""
+    fig = ax.figure
+    to_px = ax.transData.transform
+    pts = to_px(np.column_stack([xs, ys]))
+    groups: list[list[int]] = []  # points within 2 px of each other share a label
+    for i in np.argsort(pts[:, 1]):
+        for g in groups:
+            if np.hypot(*(pts[g[0]] - pts[i])) < 2.0:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    groups.sort(key=lambda g: pts[g[0], 1])
+    gap = fontsize * fig.dpi / 72 * 1.35
+    box = ax.get_window_extent()
+    ys_px = _spread(
+        np.array([pts[g[0], 1] for g in groups]), gap, box.y0 + gap / 2, box.y1 - gap / 2
+    )
+    for g, y in zip(groups, ys_px, strict=True):
+        g = sorted(g, key=lambda i: labels[i])
+        text = "λ=" + ", ".join(labels[i] for i in g)
+        anchor = pts[g[0]]
+        ax.annotate(
+            text,
+            xy=(xs[g[0]], ys[g[0]]),
+            xytext=(dx_px, y - anchor[1]),
+            textcoords="offset pixels",
+            fontsize=fontsize,
+            va="center",
+            ha="left",
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.45", "shrinkA": 0, "shrinkB": 3},
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,
+        )
+
+
+def _widen_right(ax, fraction: float) -> None:
+    """Extend the x-axis to the right by ``fraction`` of its width (in the axis' own scale)."""
+    tr = ax.xaxis.get_transform()
+    a, b = tr.transform(np.array(ax.get_xlim()))
+    ax.set_xlim(
+        ax.get_xlim()[0], float(tr.inverted().transform(np.array([b + fraction * (b - a)]))[0])
+    )
+
+
+def risk_frontier(
+    frontier: pd.DataFrame, episodes: pd.DataFrame, *, styles: Mapping[str, dict] | None = None
+) -> plt.Figure:
     """Left: posterior-expected return against posterior CVaR_α of BROIL(λ, α) plans as λ
     varies (means over the test layouts), with each agent's plan on the same layouts. Right: the
-    plans' true expected return against λ, with the Oracle's."""
+    plans' true expected return against λ, with the Oracle's.
+
+    ``frontier``: rows of one study and shift with lam, alpha, shift, posterior_mean,
+    posterior_cvar, true_value, oracle_value (and episode). ``episodes``: the study's episodes
+    with shift and agent, and posterior_mean and posterior_cvar where the agents were scored
+    on the posterior (else no agent points).
+    """
+    _require(
+        frontier,
+        ("shift", "alpha", "lam", "posterior_mean", "posterior_cvar", "true_value"),
+        "risk_frontier: frontier",
+    )
     shift, alpha = frontier["shift"].iloc[0], frontier["alpha"].iloc[0]
     curve = frontier.groupby("lam")[["posterior_cvar", "posterior_mean", "true_value"]].mean()
-    oracle = frontier.groupby("episode")["oracle_value"].first().mean()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.6), width_ratios=(1.3, 1))
-    ax.plot(curve["posterior_cvar"], curve["posterior_mean"], "k-", lw=1, zorder=2)
-    ax.scatter(curve["posterior_cvar"], curve["posterior_mean"], c="k", s=14, zorder=3)
-    for lam, r in curve.iterrows():
-        ax.annotate(
-            f"λ={lam:g}",
-            (r["posterior_cvar"], r["posterior_mean"]),
-            fontsize=7,
-            xytext=(3, -9),
-            textcoords="offset points",
-        )
-    cell = episodes[episodes["shift"] == shift]
-    if "posterior_cvar" in cell:
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(14, 5.2), width_ratios=(1.35, 1), layout="constrained"
+    )
+    ax.plot(curve["posterior_cvar"], curve["posterior_mean"], "-", color="0.3", lw=1, zorder=2)
+    ax.scatter(
+        curve["posterior_cvar"],
+        curve["posterior_mean"],
+        c="0.3",
+        s=16,
+        zorder=3,
+        label="BROIL(λ) plans",
+    )
+    cell = episodes[episodes["shift"] == shift] if "shift" in episodes else episodes.iloc[:0]
+    if {"posterior_cvar", "posterior_mean", "agent"} <= set(cell):
         pts = cell.groupby("agent", sort=False)[["posterior_cvar", "posterior_mean"]].mean()
+        style = _styles_for(pts.index, styles)
         for agent, (xc, ym) in pts.iterrows():
-            ax.scatter(xc, ym, s=30, marker="D", zorder=4, label=agent)
+            st = style[agent]
+            special = st["marker"] == "*"
+            ax.scatter(
+                xc,
+                ym,
+                s=130 if special else 55,
+                marker=st["marker"],
+                color=st["color"],
+                edgecolors="white",
+                linewidths=0.6,
+                zorder=5 if special else 4,
+                alpha=0.9,
+                label=agent,
+            )
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return (symlog)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return (symlog scale)")
     ax.set_ylabel("posterior expected return")
-    ax.set_title(f"BROIL frontier on '{shift}' (α={alpha:g}; mean over layouts)", fontsize=10)
-    ax.legend(
-        fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="agents", title_fontsize=7
+    ax.set_title(
+        f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over test layouts)", fontsize=10
     )
     ax.grid(alpha=0.3)
-    ax2.plot(curve.index, curve["true_value"], "ko-", ms=4, label="BROIL(λ) plan")
-    ax2.axhline(oracle, color="g", ls="--", lw=1, label="Oracle")
-    ax2.set_xlabel("λ (1: posterior mean, 0: CVaR only)")
+    ax.margins(y=0.08)
+    ax.autoscale_view()
+    _widen_right(ax, 0.22)  # room for the λ labels right of the frontier (nothing lies there)
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="plans",
+        title_fontsize=8,
+        borderaxespad=0,
+    )
+    fig.canvas.draw()  # fix the layout, so labels can be placed in pixels
+    lams = [f"{lam:g}" for lam in curve.index]
+    _label_points(ax, curve["posterior_cvar"].to_numpy(), curve["posterior_mean"].to_numpy(), lams)
+
+    ax2.plot(curve.index, curve["true_value"], "o-", color="0.3", ms=4, label="BROIL(λ) plan")
+    if "oracle_value" in frontier:
+        key = "episode" if "episode" in frontier else "lam"
+        oracle = frontier.groupby(key)["oracle_value"].first().mean()
+        ax2.axhline(oracle, color="black", ls="--", lw=1, label="Oracle (true reward)")
+    ax2.set_xlabel("λ (1: posterior mean only, 0: CVaR only)")
     ax2.set_ylabel("true expected discounted return")
-    ax2.set_title("what each λ actually earns", fontsize=10)
+    ax2.set_title("what each λ actually earns (mean over test layouts)", fontsize=10)
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.set_layout_engine("none")  # keep the labels where they were placed
     return fig
+
+
+# ---- MCMC ---------------------------------------------------------------------------------
+
+
+def _arviz():
+    """ArviZ, imported on first use: it is slow to import and announces its refactor on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
+
+
+def _diagnostic_summary(posterior: RewardPosterior, idata) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-weight R-hat and bulk ESS (stored, else computed by ArviZ) and a one-line summary."""
+    az = _arviz()
+    d = posterior.diagnostics
+    K = len(posterior.feature_names)
+    rhat = np.asarray(d.get("rhat", []), dtype=float)
+    ess = np.asarray(d.get("ess_bulk", []), dtype=float)
+    if rhat.shape != (K,):
+        rhat = az.rhat(idata, var_names=["w"], method="rank")["w"].to_numpy()
+    if ess.shape != (K,):
+        ess = az.ess(idata, var_names=["w"], method="bulk")["w"].to_numpy()
+    div = d.get("divergences")
+    max_rhat = f"{np.nanmax(rhat):.3f}" if np.isfinite(rhat).any() else "n/a"
+    min_ess = f"{np.nanmin(ess):.0f}" if np.isfinite(ess).any() else "n/a"
+    summary = (
+        f"max R-hat {max_rhat}, min bulk ESS {min_ess}, "
+        f"divergences {div if div is not None else 'n/a'}"
+    )
+    return rhat, ess, summary
 
 
 def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
-    """Trace plots (draw vs value per chain) and rank plots (histogram of each chain's ranks
-    among all draws: flat when the chains mix) for every weight."""
+    """ArviZ trace plots (each weight's marginal per chain, and draw vs value) and rank plots
+    (each chain's histogram of its draws' ranks among all draws) for every weight, with a chain
+    legend and the diagnostics in the titles.
+
+    On the rank plots, the dashed line is each chain's expected bar height under uniform ranks,
+    and the grey band the range holding 95% of a bar's heights if the chains agreed and their
+    draws were independent (correlated draws stray further).
+    """
+    az = _arviz()
+    idata = posterior.to_arviz()
     names = posterior.feature_names
     chains = np.unique(posterior.chain)
-    K = len(names)
-    ranks = np.argsort(np.argsort(posterior.weights, axis=0), axis=0)
-    ftrace, at = plt.subplots(K, 1, figsize=(8, 1.6 * K), squeeze=False, sharex=True)
-    frank, ar = plt.subplots(1, K, figsize=(2.6 * K, 2.6), squeeze=False)
-    bins = np.linspace(0, posterior.n_samples, 21)
-    for k, name in enumerate(names):
-        for c in chains:
-            sel = posterior.chain == c
-            at[k, 0].plot(posterior.weights[sel, k], lw=0.5, alpha=0.8, label=f"chain {c}")
-            ar[0, k].hist(ranks[sel, k], bins=bins, histtype="step", label=f"chain {c}")
-        at[k, 0].set_ylabel(name, fontsize=8)
-        ar[0, k].set_title(name, fontsize=9)
-        ar[0, k].set_yticks([])
-    at[0, 0].legend(fontsize=7, loc="upper right")
-    at[-1, 0].set_xlabel("draw")
-    d = posterior.diagnostics
-    ftrace.suptitle(
-        f"MCMC traces (max R-hat {np.max(d.get('rhat', [np.nan])):.3f}, "
-        f"divergences {d.get('divergences', '?')})",
-        fontsize=10,
+    C, K = len(chains), len(names)
+    colors = [f"C{i % 10}" for i in range(C)]
+    rhat, ess, summary = _diagnostic_summary(posterior, idata)
+
+    axes = az.plot_trace(
+        idata,
+        compact=False,
+        legend=False,
+        chain_prop={"color": colors},
+        figsize=(11, 1.9 * (K + (posterior.beta is not None)) + 0.8),
+        backend_kwargs={"layout": "constrained"},
     )
-    frank.suptitle("rank plots (uniform when chains agree)", fontsize=10)
-    ftrace.tight_layout()
-    frank.tight_layout()
+    ftrace = axes.flat[0].figure
+    for k, name in enumerate(names):
+        for ax in axes[k]:
+            ax.set_title(f"w[{name}]  (R-hat {rhat[k]:.3f}, bulk ESS {ess[k]:.0f})", fontsize=9)
+    for ax in axes[:, 1]:
+        ax.set_xlabel("draw", fontsize=8)
+    handles = [
+        Line2D([], [], color=c, lw=1.5, label=f"chain {ch}")
+        for c, ch in zip(colors, chains, strict=True)
+    ]
+    ftrace.legend(handles=handles, loc="outside upper right", ncol=C, fontsize=8)
+    ftrace.suptitle(
+        f"MCMC traces per chain: marginal density (left), draws (right)\n{summary}", fontsize=10
+    )
+
+    n_per_chain = int(np.bincount(posterior.chain - posterior.chain.min()).min())
+    bins = int(np.clip(n_per_chain // 10, 5, 20))
+    cols = min(K, 4)
+    rows = -(-K // cols)
+    frank, ar = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.2 * cols, 0.9 * C * rows + 1.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    az.plot_rank(
+        idata,
+        var_names=["w"],
+        kind="bars",
+        bins=bins,
+        colors=colors,
+        ax=ar.flat[:K],
+        ref_line=True,
+        ref_line_kwargs={"lw": 1},
+    )
+    # ArviZ draws density bars: each chain's row is offset by 2/(C·N), its uniform mean 1/(C·N).
+    total = posterior.n_samples
+    width = total / bins
+    lo, hi = stats.binom.ppf([0.025, 0.975], n_per_chain, 1 / bins) / (n_per_chain * width)
+    for k, ax in enumerate(ar.flat[:K]):
+        for i in range(C):
+            bottom = i * 2 / total
+            ax.axhspan(bottom + lo, bottom + hi, color="0.55", alpha=0.3, lw=0, zorder=3)
+        ax.set_title(f"w[{names[k]}]  (R-hat {rhat[k]:.3f})", fontsize=9)
+        ax.set_xlabel("rank among all draws", fontsize=8)
+        ax.set_ylabel("chain", fontsize=8)
+    for ax in ar.flat[K:]:
+        ax.axis("off")
+    band = Patch(facecolor="0.55", alpha=0.3, label="95% band if uniform")
+    ref = Line2D([], [], color="k", ls="--", lw=1, label="uniform")
+    frank.legend(
+        handles=[
+            *(
+                Patch(facecolor=c, label=h.get_label())
+                for c, h in zip(colors, handles, strict=True)
+            ),
+            ref,
+            band,
+        ],
+        loc="outside lower center",
+        ncol=C + 2,
+        fontsize=8,
+    )
+    frank.suptitle(
+        "rank plots: each chain's ranks among all draws; chains agree when the bars stay\n"
+        f"inside the grey 95% band around the dashed uniform line — {summary}",
+        fontsize=9,
+    )
     return ftrace, frank
 
 
-def sweep(results: pd.DataFrame, posteriors: pd.DataFrame, shift: str):
-    """The posterior's ambiguity (correlation of the goal and proxy contrasts) and the outcome
-    rates on ``shift``, against ``p``."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+# ---- sweeps -------------------------------------------------------------------------------
+
+
+def sweep(
+    results: pd.DataFrame,
+    posteriors: pd.DataFrame,
+    shift: str,
+    *,
+    styles: Mapping[str, dict] | None = None,
+) -> plt.Figure:
+    """The posterior's ambiguity (e.g. the correlation of the goal and proxy weights) and the
+    goal and misgeneralization rates on ``shift``, against ``p``.
+
+    ``results``: rows with p, shift, agent, goal_rate and misgeneralization_rate with their _lo
+    and _hi, optionally ``interval``. ``posteriors``: one row per (study, seed) with p,
+    ambiguity and ambiguity_of (and seed): with several seeds each seed's value is drawn, with
+    their mean and min–max range.
+    """
+    _require(results, ("p", "shift", "agent", "goal_rate"), "sweep: results")
+    _require(posteriors, ("p", "ambiguity"), "sweep: posteriors")
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.2), layout="constrained")
+    ax = axes[0]
     by_p = posteriors.groupby("p")["ambiguity"]
-    axes[0].errorbar(by_p.mean().index, by_p.mean(), yerr=by_p.std().fillna(0), marker="o")
-    axes[0].axhline(0, color="k", lw=0.5)
-    axes[0].set_xlabel("p (fraction of decorrelated training layouts)")
-    axes[0].set_ylabel(f"posterior {posteriors['ambiguity_of'].iloc[0]}")
-    axes[0].set_title("reward ambiguity", fontsize=10)
+    n_seeds = int(posteriors.groupby("p").size().max())
+    if n_seeds > 1:
+        ax.scatter(
+            posteriors["p"], posteriors["ambiguity"], s=14, color="0.6", zorder=2, label="each seed"
+        )
+        mean = by_p.mean()
+        ax.errorbar(
+            mean.index,
+            mean,
+            yerr=[mean - by_p.min(), by_p.max() - mean],
+            color="C0",
+            marker="o",
+            capsize=3,
+            zorder=3,
+            label=f"mean, min–max over {n_seeds} seeds",
+        )
+        ax.legend(fontsize=7)
+    else:
+        mean = by_p.mean()
+        ax.plot(mean.index, mean, marker="o", color="C0")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("p (fraction of decorrelated training layouts)")
+    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
+    ax.set_ylabel(f"posterior {of}")
+    seeds_note = f"{n_seeds} seeds" if n_seeds > 1 else "1 seed"
+    ax.set_title(f"reward ambiguity ({seeds_note})", fontsize=10)
+    ax.grid(alpha=0.3)
+
     cell = results[results["shift"] == shift]
+    agents = list(dict.fromkeys(cell["agent"]))
+    style = _styles_for(agents, styles)
+    ps = np.sort(cell["p"].unique())
+    step = np.min(np.diff(ps)) if len(ps) > 1 else 1.0
+    dodge = 0.5 * step / max(len(agents), 1)  # side by side, so equal values stay visible
     for ax, metric, title in (
         (axes[1], "goal_rate", f"goal rate on '{shift}'"),
         (axes[2], "misgeneralization_rate", f"misgeneralization (proxy) rate on '{shift}'"),
     ):
-        for agent, rows in cell.groupby("agent", sort=False):
-            rows = rows.sort_values("p")
+        if metric not in cell:
+            ax.axis("off")
+            continue
+        for i, agent in enumerate(agents):
+            rows = cell[cell["agent"] == agent].sort_values("p")
+            x = rows["p"] + (i - (len(agents) - 1) / 2) * dodge
+            yerr = None
+            if {f"{metric}_lo", f"{metric}_hi"} <= set(rows):
+                yerr = np.clip(
+                    [rows[metric] - rows[f"{metric}_lo"], rows[f"{metric}_hi"] - rows[metric]],
+                    0,
+                    None,
+                )
+            st = style[agent]
             ax.errorbar(
-                rows["p"],
+                x,
                 rows[metric],
-                yerr=[rows[metric] - rows[f"{metric}_lo"], rows[f"{metric}_hi"] - rows[metric]],
-                marker="o",
+                yerr=yerr,
+                marker=st["marker"],
+                color=st["color"],
+                ms=9 if st["marker"] == "*" else 5,
+                lw=1.2,
                 capsize=2,
+                elinewidth=0.8,
                 label=agent,
             )
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("p")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xticks(ps)
+        ax.set_xlabel("p (points dodged sideways)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[2].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside right upper", fontsize=8, title="agents", title_fontsize=8
+    )
+    fig.suptitle(f"sweep over p — rates with {interval_text(cell)}", fontsize=10)
     return fig
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan", ""])
 
 
 def plot_run(path) -> list[Path]:
@@ -236,6 +735,7 @@ def plot_run(path) -> list[Path]:
     results = _read_csv(path / "results.csv")
     episodes = _read_csv(path / "episodes.csv")
     posteriors = _read_csv(path / "posteriors.csv")
+    styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
     figs["goal_vs_capability"] = goal_vs_capability(
         results, f"{config['experiment']}: goal vs capability"
     )
@@ -250,19 +750,28 @@ def plot_run(path) -> list[Path]:
         figs[f"trace_{slug(study)}"], figs[f"rank_{slug(study)}"] = trace_and_rank(post)
         ep = episodes[(episodes["study"] == study) & (episodes["shift"] == shift)].iloc[0]
         env_kwargs = studies[study]["env_kwargs"]
-        figs[f"reward_map_{slug(study)}"] = reward_map(
-            post, ep["env"], env_kwargs, None if shift == "train" else shift, int(ep["layout_seed"])
-        )
+        try:
+            figs[f"reward_map_{slug(study)}"] = reward_map(
+                post,
+                ep["env"],
+                env_kwargs,
+                None if shift == "train" else shift,
+                int(ep["layout_seed"]),
+            )
+        except NotAGridWorldError:  # no cells to map
+            pass
     frontier = _read_csv(path / "frontier.csv")
     for study in dict.fromkeys(frontier["study"]):
         name = (
             "risk_frontier" if frontier["study"].nunique() == 1 else f"risk_frontier_{slug(study)}"
         )
         figs[name] = risk_frontier(
-            frontier[frontier["study"] == study], episodes[episodes["study"] == study]
+            frontier[frontier["study"] == study],
+            episodes[episodes["study"] == study],
+            styles=styles,
         )
     if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
-        figs["sweep"] = sweep(results, posteriors, shift)
+        figs["sweep"] = sweep(results, posteriors, shift, styles=styles)
     written = []
     for name, fig in figs.items():
         written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))

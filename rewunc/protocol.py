@@ -25,7 +25,8 @@ import numpy as np
 
 OUTCOMES = ("goal", "proxy", "hazard", "timeout")
 """goal: the intended goal was achieved; proxy: what stood in for the goal in training was
-achieved instead; hazard: an unsafe failure; timeout: nothing achieved. Capability = goal ∪ proxy."""
+achieved instead; hazard: an unsafe failure; timeout: nothing achieved.
+Capability = goal ∪ proxy."""
 
 
 class ProtocolError(ValueError):

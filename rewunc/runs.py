@@ -1,29 +1,63 @@
-"""Run directories: ``runs/<experiment>/<name>/`` with a manifest of what finished.
+"""Run directories ``runs/<experiment>/<name>/``: shareable by processes, verified on resume.
 
-    config.json          the experiment's configuration (a resumed run must match it)
-    manifest.json        finished stages, in order, with their files
-    demos_*.npz, posterior_*.{npz,json}, cells/*.csv   per-stage artefacts
-    episodes.csv, results.csv, figures/*.png           the end products
+    config.json          experiment, name, created, the configuration ("config": a resumed run
+                         must match it) and provenance (python, platform, package versions, git)
+    stages/<slug>.json   one marker per finished stage: {"key", "finished" (unix time),
+                         "files": {relative path: {"size", "sha256"}}, **info}
+    demos_*.npz, posterior_*.{npz,json}, cells/*.csv   the stages' files (recorded in markers)
+    episodes.csv, results.csv, ..., figures/*.png      the end products (not verified)
 
-Every file is written atomically (temp file + ``os.replace``) and a stage is recorded in the
-manifest only after its files are on disk, so a run killed at any moment resumes (``resume=True``)
-by redoing just the stage that was cut off: nothing is lost and nothing is counted twice. An
-existing run is never overwritten unless ``force=True``.
+A folder is a run when it holds ``config.json`` and ``stages/``. Every file is written atomically
+(temp file + ``os.replace``) and a stage's marker only after its files are on disk, so a run killed
+at any moment resumes (``resume=True``) by redoing just the stage that was cut off: nothing is lost
+and nothing is counted twice. Each stage has its own marker, so processes finishing different stages
+of one run at once never lose each other's; :meth:`Run.done` reads the disk every call, so stages
+finished by other processes count.
+
+Verification: a marker records the size and sha256 of its stage's files when the stage finishes.
+Resuming checks every finished stage's files, and :meth:`Run.cell` checks a cell's CSV before
+reading it back. A file missing, resized or changed is an error naming the file and the stage:
+restore the file, delete the stage's marker to redo the stage, or start over with ``force``. An
+existing run is never overwritten unless ``force=True``, and a folder that is not a run never is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.metadata
 import json
+import os
+import platform
 import re
+import secrets
 import shutil
+import subprocess
+import sys
 import time
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from rewunc.io import atomic_write, write_json
 
-MANIFEST = "manifest.json"
+CONFIG = "config.json"
+STAGES = "stages"
+PACKAGES = (
+    "rewunc",
+    "numpy",
+    "scipy",
+    "pandas",
+    "jax",
+    "jaxlib",
+    "numpyro",
+    "arviz",
+    "gymnasium",
+    "matplotlib",
+    "torch",
+    "stable-baselines3",
+)
 
 
 class RunError(RuntimeError):
@@ -38,9 +72,9 @@ def slug(text: str) -> str:
 class Run:
     """An experiment's run directory (use :meth:`start`)."""
 
-    def __init__(self, path: Path, manifest: dict):
+    def __init__(self, path: Path):
         self.path = path
-        self._manifest = manifest
+        self._cache: dict[str, tuple[tuple, dict]] = {}  # marker name -> (stat, marker)
 
     @classmethod
     def start(
@@ -56,53 +90,136 @@ class Run:
         """Create ``root/experiment/name``, or continue it (``resume``) or replace it (``force``).
 
         Raises RunError if the run exists and neither flag is given, if ``resume`` meets a
-        different configuration, or if ``force`` would delete a folder that is not a run.
+        different configuration or a finished stage's changed file, or if ``force`` would delete
+        a folder that is not a run. Nothing is written on a refusal. ``resume`` on a missing run
+        creates it, and processes starting one run at once all get it (one creates, the others
+        resume it).
         """
         if force and resume:
             raise RunError("--force and --resume are exclusive: start over, or continue")
         path = Path(root) / experiment / name
-        config = json.loads(json.dumps(config))  # the JSON form is what is compared on resume
-        manifest_path = path / MANIFEST
-        if path.exists() and any(path.iterdir()):
-            if not manifest_path.exists():
-                raise RunError(
-                    f"{path} exists and is not a rewunc run (no {MANIFEST}); not touching it"
-                )
+        try:  # the JSON form is what is stored and compared on resume
+            config = json.loads(json.dumps(config))
+        except (TypeError, ValueError) as err:
+            raise RunError(f"{path}: the configuration is not JSON ({err})") from err
+        if _is_run(path):
             if resume:
-                old = json.loads((path / "config.json").read_text())
-                if old != config:
-                    raise RunError(
-                        f"{path}: cannot resume with a different configuration (differs in "
-                        f"{_differences(old, config)}); use another --name, or --force"
-                    )
-                return cls(path, json.loads(manifest_path.read_text()))
+                return cls._resume(path, config)
             if not force:
                 raise RunError(
                     f"{path} already holds a run; pass --resume to continue it or --force to "
                     "replace it"
                 )
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "config.json", config, force=True)
-        manifest = {"experiment": experiment, "name": name, "created": time.time(), "stages": {}}
-        write_json(manifest_path, manifest, force=True)
-        return cls(path, manifest)
+        elif path.exists() and (not path.is_dir() or any(path.iterdir())):
+            older = " (an older rewunc run with manifest.json)" * (path / "manifest.json").exists()
+            raise RunError(
+                f"{path} exists and is not a rewunc run (no {CONFIG} and {STAGES}/){older}; "
+                "not touching it"
+            )
+        fresh = _build(path, experiment, name, config)
+        try:
+            if force and _is_run(path):
+                shutil.rmtree(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()  # an empty folder is taken over (fails harmlessly if not empty)
+            os.rename(fresh, path)  # atomic: other processes see no run or a whole one
+        except OSError as err:
+            shutil.rmtree(fresh, ignore_errors=True)
+            if not _is_run(path):
+                raise RunError(f"{path}: cannot create the run ({err})") from err
+            if not resume:  # another process made it first
+                raise RunError(
+                    f"{path} already holds a run; pass --resume to continue it or --force to "
+                    "replace it"
+                ) from None
+            return cls._resume(path, config)
+        return cls(path)
+
+    @classmethod
+    def _resume(cls, path: Path, config: dict) -> Run:
+        stored = _read_json(path / CONFIG)
+        old = stored.get("config") if isinstance(stored, dict) else None
+        if old != config and _canonical(old) != _canonical(config):  # 1 == 1.0, nan ~ nan
+            differs = _differences(old, config) if isinstance(old, dict) else ["config"]
+            raise RunError(
+                f"{path}: cannot resume with a different configuration (differs in {differs}); "
+                "use another --name, or --force"
+            )
+        run = cls(path)
+        problems, markers = [], []
+        for key, marker in run.stages().items():
+            found = run._problems(key, marker)
+            problems += found
+            markers += [f"{STAGES}/{_marker_name(key)}"] if found else []
+        if problems:
+            lines = "\n  ".join(problems)
+            raise RunError(
+                f"{path}: cannot resume, files of finished stages changed:\n  {lines}\n"
+                f"restore the file(s), or delete {', '.join(markers)} to redo the stage(s), or "
+                "start over with --force"
+            )
+        return run
 
     # ---- stages -------------------------------------------------------------------------
 
     def done(self, key: str) -> bool:
-        return key in self._manifest["stages"]
+        """Whether stage ``key`` has finished (in any process: read from disk every call)."""
+        return self.stage(key) is not None
 
-    def finish(self, key: str, **info) -> None:
-        """Record stage ``key`` as finished (after its files are written)."""
-        self._manifest["stages"][key] = {"finished": time.time(), **info}
-        write_json(self.path / MANIFEST, self._manifest, force=True)
+    def stage(self, key: str) -> dict | None:
+        """The marker of stage ``key``, or None if it has not finished."""
+        marker = self._read_marker(self.path / STAGES / _marker_name(key))
+        return marker if marker is not None and marker.get("key") == key else None
+
+    def stages(self) -> dict[str, dict]:
+        """Every finished stage's marker, key -> marker, in order of finishing."""
+        folder = self.path / STAGES
+        markers = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue  # temporary files of markers being written
+            marker = self._read_marker(Path(entry.path))
+            if marker is not None:
+                markers.append(marker)
+        markers.sort(key=lambda m: (m["finished"], m["key"]))
+        return {m["key"]: m for m in markers}
+
+    def finish(self, key: str, files: Sequence[str] = (), **info) -> None:
+        """Record stage ``key`` as finished, after its ``files`` (relative to the run folder) are
+        written: their sizes and sha256 are taken now, and checked on resume."""
+        if isinstance(files, str):
+            raise RunError(f"stage {key!r}: files must be a list of paths, not {files!r}")
+        if {"key", "finished", "files"} & set(info):
+            raise RunError(f"stage {key!r}: 'key', 'finished' and 'files' are kept for the marker")
+        target = self.path / STAGES / _marker_name(key)
+        other = self._read_marker(target)
+        if other is not None and other.get("key") != key:
+            raise RunError(
+                f"stages {other.get('key')!r} and {key!r} both make the marker "
+                f"{STAGES}/{target.name}; give one of them another name"
+            )
+        recorded = {}
+        for relative in files:
+            relative = _relative(key, relative)
+            if not self.file(relative).is_file():
+                raise RunError(f"stage {key!r} cannot finish: {self.file(relative)} is missing")
+            recorded[relative] = {
+                "size": self.file(relative).stat().st_size,
+                "sha256": _sha256(self.file(relative)),
+            }
+        marker = {"key": key, "finished": time.time(), "files": recorded, **info}
+        try:
+            text = json.dumps(marker, indent=2, default=_plain) + "\n"
+        except (TypeError, ValueError) as err:
+            raise RunError(f"stage {key!r}: its info is not JSON ({err})") from err
+        atomic_write(target, lambda tmp: Path(tmp).write_text(text), force=True)
 
     def claim(self, key: str, relative: str) -> Path:
         """The path stage ``key`` may write: refused if another finished stage owns that file,
         so two stages whose names collide can never overwrite each other's results."""
-        for other, info in self._manifest["stages"].items():
-            if other != key and info.get("file") == relative:
+        relative = _relative(key, relative)
+        for other, marker in self.stages().items():
+            if other != key and relative in marker["files"]:
                 raise RunError(
                     f"stage {key!r} would overwrite {relative}, which belongs to {other!r}"
                 )
@@ -110,6 +227,55 @@ class Run:
 
     def file(self, relative: str) -> Path:
         return self.path / relative
+
+    def verify(self, key: str) -> list[str]:
+        """Problems with finished stage ``key``'s files (missing, or size or sha256 changed since
+        it finished), one ``"<file>: <what changed> (stage '<key>')"`` each; [] if all is well."""
+        marker = self.stage(key)
+        if marker is None:
+            raise RunError(f"{self.path}: stage {key!r} has not finished; nothing to verify")
+        return self._problems(key, marker)
+
+    def _problems(self, key: str, marker: dict) -> list[str]:
+        problems = []
+        for relative, recorded in marker["files"].items():
+            path = self.file(relative)
+            if not path.is_file():
+                change = "missing"
+            elif (size := path.stat().st_size) != recorded["size"]:
+                change = f"size changed (recorded {recorded['size']} bytes, now {size})"
+            elif _sha256(path) != recorded["sha256"]:
+                change = "sha256 changed (same size, different content)"
+            else:
+                continue
+            problems.append(f"{relative}: {change} (stage {key!r})")
+        return problems
+
+    def _read_marker(self, path: Path) -> dict | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns)  # os.replace makes a new inode
+        cached = self._cache.get(path.name)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        try:
+            marker = _read_json(path)
+        except FileNotFoundError:  # removed since the stat (a stage being redone)
+            return None
+        if not (
+            isinstance(marker, dict)
+            and isinstance(marker.get("key"), str)
+            and isinstance(marker.get("finished"), int | float)
+            and isinstance(marker.get("files"), dict)
+        ):
+            raise RunError(
+                f"{path}: not a stage marker (needs 'key', 'finished', 'files'); delete it to "
+                "redo the stage"
+            )
+        self._cache[path.name] = (signature, marker)
+        return marker
 
     # ---- tables -------------------------------------------------------------------------
 
@@ -124,28 +290,125 @@ class Run:
     def read_table(self, relative: str) -> pd.DataFrame:
         return pd.read_csv(self.file(relative), keep_default_na=False, na_values=["NaN", "nan"])
 
-    def cell(self, key: str, compute) -> pd.DataFrame:
-        """The episodes of cell ``key``: read back if finished, else ``compute()`` rows, save them
-        (``cells/<slug>.csv``) and mark the cell finished."""
+    def cell(self, key: str, compute: Callable[[], list[dict]]) -> pd.DataFrame:
+        """The episodes of cell ``key``: read back if finished (after verifying its file), else
+        ``compute()`` rows, save them (``cells/<slug>.csv``) and mark the cell finished."""
         relative = f"cells/{slug(key)}.csv"
         if not self.done(key):
             self.claim(key, relative)
             rows = compute()
             self.write_table(relative, rows)
-            self.finish(key, file=relative, rows=len(rows))
+            self.finish(key, files=[relative], rows=len(rows))
+        elif problems := self.verify(key):
+            raise RunError(
+                f"{self.path}: {'; '.join(problems)}; restore it, or delete "
+                f"{STAGES}/{_marker_name(key)} to redo the cell"
+            )
         return self.read_table(relative)
 
 
 def open_run(path: str | Path) -> tuple[Path, dict, dict]:
-    """An existing run's folder, configuration and manifest (for re-plotting)."""
+    """An existing run's folder, its parsed config.json and its finished stages (key -> marker,
+    in order of finishing), for re-plotting."""
     path = Path(path)
-    if not (path / MANIFEST).exists() or not (path / "config.json").exists():
-        raise RunError(f"{path}: not a rewunc run directory (no {MANIFEST} / config.json)")
-    return (
-        path,
-        json.loads((path / "config.json").read_text()),
-        json.loads((path / MANIFEST).read_text()),
-    )
+    if not _is_run(path):
+        raise RunError(f"{path}: not a rewunc run directory (no {CONFIG} and {STAGES}/)")
+    return path, _read_json(path / CONFIG), Run(path).stages()
+
+
+def provenance() -> dict:
+    """Python, platform, installed versions of the packages rewunc's results depend on (read from
+    their metadata: nothing is imported) and the git commit of rewunc's source, if a checkout."""
+    packages = {}
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            packages[name] = importlib.metadata.version(name)
+    commit = dirty = None
+    source = Path(__file__).resolve().parents[1]
+    if (source / ".git").exists():  # not an installed copy inside some other repository
+        try:
+            head = _git(source, "rev-parse", "HEAD").strip()
+            if re.fullmatch(r"[0-9a-f]{40,64}", head):
+                commit = head
+                dirty = bool(_git(source, "status", "--porcelain").strip())
+        except (OSError, subprocess.SubprocessError):
+            commit = dirty = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": packages,
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+    ).stdout
+
+
+def _build(path: Path, experiment: str, name: str, config: dict) -> Path:
+    """A complete new run (config.json, stages/) in a hidden folder beside ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.new-{secrets.token_hex(6)}")
+    fresh.mkdir()  # ordinary permissions (tempfile.mkdtemp's are 0o700)
+    try:
+        (fresh / STAGES).mkdir()
+        info = {
+            "experiment": experiment,
+            "name": name,
+            "created": time.time(),
+            "config": config,
+            "provenance": provenance(),
+        }
+        write_json(fresh / CONFIG, info)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return fresh
+
+
+def _is_run(path: Path) -> bool:
+    return (path / CONFIG).is_file() and (path / STAGES).is_dir()
+
+
+def _marker_name(key: str) -> str:
+    name = slug(key)
+    if not name or name.startswith(".") or len(name) > 200:
+        raise RunError(f"stage key {key!r} makes no usable file name ({name!r})")
+    return f"{name}.json"
+
+
+def _relative(key: str, relative: str) -> str:
+    """``relative`` as a clean POSIX path inside the run folder."""
+    path = PurePosixPath(Path(relative).as_posix())
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise RunError(f"stage {key!r}: {relative!r} is not a path inside the run folder")
+    return str(path)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid JSON ({err})") from err
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _plain(value):
+    """numpy scalars and arrays in a marker's info, as JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

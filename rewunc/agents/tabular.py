@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from rewunc import planning
+from rewunc.io import CorruptFileError, read_npz, write_npz
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior
 from rewunc.risk import check_alpha, check_lam
@@ -310,6 +311,11 @@ def make_agent(spec: str):
         raise AgentError(f"agent {spec!r}: {err}") from err
 
 
+def is_regret_form(spec: str) -> bool:
+    """Whether an agent spec asks for the regret form (needs the demonstrator's μ_E)."""
+    return bool(getattr(make_agent(spec), "regret", False))
+
+
 def agent_name(agent) -> str:
     """The canonical spec of an agent (round-trips through :func:`make_agent`)."""
     fields = {k: getattr(agent, k) for k in type(agent).__dataclass_fields__}
@@ -318,3 +324,73 @@ def agent_name(agent) -> str:
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
     )
     return f"{type(agent).__name__}({args})" if args else type(agent).__name__
+
+
+# ---- plans for a set of layouts ------------------------------------------------------------
+
+PLANS_FORMAT = "rewunc.layout_plans.v1"
+
+
+@dataclass(frozen=True, eq=False)
+class LayoutPlans:
+    """One agent's plans for a list of layouts (the "plan" stage of a study).
+
+    Attributes:
+        agent: the agent's spec (``agent_name``).
+        policies: N arrays π[S_i, A], one per layout.
+        objectives: float [N], each plan's own objective.
+        mu: float [N, K], each plan's discounted feature expectations on its layout.
+    """
+
+    agent: str
+    policies: tuple[np.ndarray, ...]
+    objectives: np.ndarray
+    mu: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+    def save(self, path, *, force: bool = False):
+        """One pickle-free .npz (policies padded to the largest layout)."""
+        S = max(p.shape[0] for p in self.policies)
+        A = self.policies[0].shape[1]
+        padded = np.zeros((len(self), S, A))
+        for i, p in enumerate(self.policies):
+            padded[i, : p.shape[0]] = p
+        return write_npz(
+            path,
+            {
+                "format": np.array(PLANS_FORMAT),
+                "agent": np.array(self.agent),
+                "policies": padded,
+                "n_states": np.array([p.shape[0] for p in self.policies]),
+                "objectives": self.objectives,
+                "mu": self.mu,
+            },
+            force=force,
+        )
+
+    @classmethod
+    def load(cls, path) -> LayoutPlans:
+        d = read_npz(path)
+        need = ("format", "agent", "policies", "n_states", "objectives", "mu")
+        if any(k not in d for k in need) or str(d["format"]) != PLANS_FORMAT:
+            raise CorruptFileError(f"{path}: not a {PLANS_FORMAT} file")
+        n = len(d["n_states"])
+        if not (d["policies"].shape[0] == len(d["objectives"]) == len(d["mu"]) == n):
+            raise CorruptFileError(f"{path}: policies, objectives and mu disagree in length")
+        policies = tuple(d["policies"][i, : int(S)] for i, S in enumerate(d["n_states"]))
+        if any(not np.allclose(p.sum(1), 1.0, atol=1e-6) for p in policies):
+            raise CorruptFileError(f"{path}: a stored policy's rows do not sum to 1")
+        return cls(str(d["agent"]), policies, d["objectives"], d["mu"])
+
+
+def plan_layouts(agent, posterior, mdps, mu_expert=None) -> LayoutPlans:
+    """``agent.plan`` on each of ``mdps`` (e.g. an evaluation's layouts)."""
+    plans = [agent.plan(mdp, posterior, mu_expert) for mdp in mdps]
+    return LayoutPlans(
+        agent_name(agent),
+        tuple(np.asarray(p.policy, dtype=np.float64) for p in plans),
+        np.array([p.objective for p in plans], dtype=np.float64),
+        np.stack([np.asarray(p.mu, dtype=np.float64) for p in plans]),
+    )

@@ -10,12 +10,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import MCMC, NUTS
-from scipy.stats import norm, rankdata
 
 from rewunc.birl.model import PRIORS, DemoData, PreferenceData, reward_model
-from rewunc.demos import DemonstrationError, Demonstrations, Trajectory
+from rewunc.data import DataError, Demonstrations, Preferences, Trajectory
 from rewunc.planning import stack_mdps
 from rewunc.posterior import RewardPosterior
 
@@ -30,7 +28,7 @@ class MCMCDiagnosticsWarning(RuntimeWarning):
 def demo_data(demos: Demonstrations, dtype=jnp.float32) -> DemoData:
     """Stack the distinct layouts' MDPs and their pooled (state, action) counts."""
     if demos.mdps is None:
-        raise DemonstrationError(
+        raise DataError(
             "demonstration likelihood needs tabular demonstrations "
             "(collected from an env with to_mdp())"
         )
@@ -39,16 +37,25 @@ def demo_data(demos: Demonstrations, dtype=jnp.float32) -> DemoData:
 
 
 def preference_data(
-    pairs: Sequence[tuple[Trajectory | np.ndarray, Trajectory | np.ndarray]], n_features: int
+    pairs: Preferences | Sequence[tuple[Trajectory | np.ndarray, Trajectory | np.ndarray]],
+    n_features: int,
 ) -> PreferenceData:
-    """Pairs (preferred, other) of trajectories or feature-count vectors [K]."""
+    """Preferences, or pairs (preferred, other) of trajectories or feature-count vectors [K]."""
+    if isinstance(pairs, Preferences):
+        if pairs.better.shape[1] != n_features:
+            raise DataError(
+                f"preferences: {pairs.better.shape[1]} features, expected {n_features}"
+            )
+        return PreferenceData(
+            jnp.asarray(pairs.better, jnp.float32), jnp.asarray(pairs.worse, jnp.float32)
+        )
     if len(pairs) == 0:
-        raise DemonstrationError("preferences: expected at least one pair, got none")
+        raise DataError("preferences: expected at least one pair, got none")
 
     def counts(x):
         v = np.asarray(x.feature_counts if isinstance(x, Trajectory) else x, dtype=np.float64)
         if v.shape != (n_features,) or not np.isfinite(v).all():
-            raise DemonstrationError(
+            raise DataError(
                 f"preferences: expected finite feature counts of shape "
                 f"({n_features},), got {v.shape}"
             )
@@ -62,29 +69,39 @@ def preference_data(
 # ---- diagnostics --------------------------------------------------------------------------
 
 
-def _rank_normalise(x: np.ndarray) -> np.ndarray:
-    """Rank-normalised draws (Vehtari et al. 2021), x [C, N, ...]."""
-    flat = x.reshape(-1, *x.shape[2:])
-    r = rankdata(flat, axis=0)
-    return norm.ppf((r - 0.375) / (flat.shape[0] + 0.25)).reshape(x.shape)
+def _arviz():
+    """ArviZ, imported on first use: it is slow to import and announces its refactor on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
 
 
 def diagnostics(draws: np.ndarray) -> dict:
-    """Rank-normalised split R-hat, bulk and tail ESS per coordinate; draws [C, N, K]."""
+    """ArviZ's rank-normalised split R-hat, bulk ESS and tail ESS per coordinate; draws [C, N, K].
+
+    Returns ``{"rhat": [K], "ess_bulk": [K], "ess_tail": [K]}`` (float arrays). ArviZ computes
+    R-hat from two or more chains only, so a single chain is first cut into halves (ArviZ then
+    splits each half again). Values that cannot be computed are NaN: R-hat with fewer than 4
+    draws per chain (8 for a single chain), ESS with fewer than 4 draws per chain.
+    """
     x = np.asarray(draws, dtype=np.float64)
-    z = _rank_normalise(x)
-    folded = _rank_normalise(np.abs(x - np.median(x.reshape(-1, x.shape[-1]), 0)))
-    if x.shape[0] >= 2 or x.shape[1] >= 4:
-        rhat = np.maximum(split_gelman_rubin(z), split_gelman_rubin(folded))
-    else:
-        rhat = np.full(x.shape[-1], np.nan)
-    ess_bulk = effective_sample_size(z)
-    q05, q95 = np.quantile(x.reshape(-1, x.shape[-1]), [0.05, 0.95], axis=0)
-    ess_tail = np.minimum(
-        effective_sample_size((x <= q05).astype(float)),
-        effective_sample_size((x <= q95).astype(float)),
-    )
-    return {"rhat": rhat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}
+    if x.ndim != 3:
+        raise ValueError(f"draws: expected an array [chains, draws, K], got shape {x.shape}")
+    C, N, K = x.shape
+    out = {key: np.full(K, np.nan) for key in ("rhat", "ess_bulk", "ess_tail")}
+    if N < 4:  # below ArviZ's minimum: it would log a warning and return NaN
+        return out
+    az = _arviz()
+    data = az.convert_to_dataset({"w": x})
+    out["ess_bulk"] = az.ess(data, method="bulk")["w"].to_numpy()
+    out["ess_tail"] = az.ess(data, method="tail")["w"].to_numpy()
+    if C == 1 and N >= 8:
+        x = x[0, : N // 2 * 2].reshape(2, N // 2, K)
+    if x.shape[0] >= 2:
+        out["rhat"] = az.rhat(az.convert_to_dataset({"w": x}), method="rank")["w"].to_numpy()
+    return out
 
 
 # ---- inference ----------------------------------------------------------------------------
@@ -192,23 +209,27 @@ class BIRL:
 
         Args:
             demos: tabular Demonstrations (or None).
-            preferences: PreferenceData, or a sequence of (preferred, other) trajectory or
-                feature-count pairs (or None).
+            preferences: Preferences, PreferenceData, or a sequence of (preferred, other)
+                trajectory or feature-count pairs (or None).
             seed: the one integer the chains are seeded from.
             feature_names: needed when only preferences, or raw DemoData, are given.
         """
         if demos is None and preferences is None:
-            raise DemonstrationError("infer: give demonstrations, preferences or both")
+            raise DataError("infer: give demonstrations, preferences or both")
         raw = isinstance(demos, DemoData)  # pre-built counts and layouts (e.g. hand-made MDPs)
         names = (
             tuple(demos.feature_names)
             if demos is not None and not raw
-            else tuple(feature_names or ())
+            else tuple(feature_names or getattr(preferences, "feature_names", ()))
         )
         if not names:
-            raise DemonstrationError("infer: feature_names are needed with preferences only")
+            raise DataError("infer: feature_names are needed with preferences only")
+        if isinstance(preferences, Preferences) and preferences.feature_names != names:
+            raise DataError(
+                f"feature names differ: preferences {preferences.feature_names} vs {names}"
+            )
         if feature_names is not None and tuple(feature_names) != names:
-            raise DemonstrationError(f"feature names differ: {tuple(feature_names)} vs {names}")
+            raise DataError(f"feature names differ: {tuple(feature_names)} vs {names}")
         for key in ("prior_loc", "prior_scale"):
             value = self.config[key]
             if isinstance(value, tuple) and len(value) != len(names):
