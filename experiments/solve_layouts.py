@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 import rewunc  # noqa: E402,F401  (registers the environments)
 from rewunc import planning  # noqa: E402
-from rewunc.config import parse_config  # noqa: E402
+from rewunc.config import parse_config, require_int, require_number  # noqa: E402
 from rewunc.io import OverwriteError, save_png, write_json  # noqa: E402
 from rewunc.registry import rewunc_env_ids  # noqa: E402
 
@@ -35,6 +35,11 @@ class SolveConfig:
     layouts: int = 3
     seed: int = 0
     gamma: float = 0.95
+
+    def __post_init__(self):
+        require_int(self.layouts, "layouts", 1)
+        require_int(self.seed, "seed", 0)
+        require_number(self.gamma, "gamma", 0.0, 1.0, hi_open=True)
 
 
 def solve_split(env_id: str, shift: str | None, cfg: SolveConfig):

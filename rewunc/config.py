@@ -95,35 +95,42 @@ def build_parser(config_cls, prog: str | None = None) -> argparse.ArgumentParser
     return parser
 
 
-def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None, prog=None):
-    """Parse ``argv`` into a validated ``config_cls`` and the run flags (``RUN_FLAGS``).
-
-    ``--fast`` applies ``fast_preset`` to every field not given on the command line. Any bad
-    value exits with status 2 and ``error: --flag: ...`` on stderr (as argparse does for its
-    own errors), before anything is run or written.
+def parse_config(config_cls, argv: Sequence[str] | None = None, fast_preset=None, **extra):
+    """Parse ``argv`` into a validated ``config_cls`` and a namespace of the ``extra`` flags
+    (name → argparse keywords). A ``fast`` extra flag applies ``fast_preset`` to every field
+    not given on the command line. Any bad value exits with status 2 and ``error: --flag: ...``
+    on stderr (as argparse does for its own errors), before anything is run or written.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(config_cls, prog)
-    for name, kwargs in RUN_FLAGS.items():
+    parser = build_parser(config_cls, extra.pop("prog", None))
+    for name, kwargs in extra.items():
         parser.add_argument(flag(name), **kwargs)
     ns = parser.parse_args(argv)
     names = {f.name for f in dataclasses.fields(config_cls)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items() if k in names}
-    if ns.fast:
-        given = {f for f in names if any(a == flag(f) or a.startswith(flag(f) + "=") for a in argv)}
-        values.update({k: v for k, v in fast_preset.items() if k not in given})
-    run_flags = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
+    rest = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
     try:
-        if unknown := set(fast_preset) - names:
-            raise ConfigError(f"the --fast preset names unknown fields {sorted(unknown)}")
-        if run_flags.force and run_flags.resume:
+        if getattr(rest, "fast", False):
+            if unknown := set(fast_preset) - names:
+                raise ConfigError(f"the --fast preset names unknown fields {sorted(unknown)}")
+            given = {
+                f for f in names if any(a == flag(f) or a.startswith(flag(f) + "=") for a in argv)
+            }
+            values.update({k: v for k, v in fast_preset.items() if k not in given})
+        if getattr(rest, "force", False) and getattr(rest, "resume", False):
             raise ConfigError("--force and --resume are exclusive: start over, or continue")
-        if run_flags.name is not None and not _safe_name(run_flags.name):
-            raise ConfigError(f"--name: expected a plain folder name, got {run_flags.name!r}")
+        if getattr(rest, "name", None) is not None and not _safe_name(rest.name):
+            raise ConfigError(f"--name: expected a plain folder name, got {rest.name!r}")
         config = config_cls(**values)
     except ConfigError as err:
         parser.exit(2, f"error: {err}\n")
-    return config, run_flags
+    return config, rest
+
+
+def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None, prog=None):
+    """An experiment's config and its run flags (``RUN_FLAGS``: --out, --name, --force,
+    --resume, --fast, --quiet), validated before anything runs (see :func:`parse_config`)."""
+    return parse_config(config_cls, argv, fast_preset, prog=prog, **RUN_FLAGS)
 
 
 def _safe_name(name: str) -> bool:

@@ -189,7 +189,9 @@ def wilson_interval(successes: float, n: int, level: float = LEVEL) -> tuple[flo
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return float(lo), float(hi)
 
 
 def bootstrap_interval(

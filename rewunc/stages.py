@@ -155,7 +155,9 @@ class StudyConfig:
         for s in self.shifts:
             require(s in known, "shifts", f"names in {list(known)}", s)
         if self.anchor_feature:
-            require(self.anchor_feature in names, "anchor_feature", f"one of {names}", "")
+            require(
+                self.anchor_feature in names, "anchor_feature", f"one of {names}", self.anchor_feature
+            )
         self._check_features(names)
 
     def _check_features(self, names: tuple[str, ...]) -> None:
@@ -215,7 +217,9 @@ def make_env(env_id: str, shift: str | None, kwargs: dict, *, field: str = "env"
     try:
         return gym.make(env_id, shift=shift, **kwargs)
     except (gym.error.Error, ImportError, TypeError, ValueError) as err:
-        raise ConfigError(f"{flag(field)}: cannot make {env_id!r} with {kwargs}: {err}") from err
+        raise ConfigError(
+            f"{flag(field)}: cannot make {env_id!r} with --env-kwargs {json.dumps(kwargs)}: {err}"
+        ) from err
 
 
 def contrast(term: str, names: Sequence[str]) -> np.ndarray:

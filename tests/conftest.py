@@ -6,8 +6,10 @@ os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from gymnasium import spaces  # noqa: E402
 
 import rewunc  # noqa: E402,F401  (registers the environments)
 from rewunc.mdp import TabularMDP  # noqa: E402
@@ -42,3 +44,36 @@ def random_mdp(
 @pytest.fixture
 def small_mdp():
     return random_mdp(0)
+
+
+class Drift(gym.Env):
+    """A tiny non-tabular env: a point on a line, Box observation and Box action."""
+
+    feature_names = ("goal", "step")
+    true_weights = np.array([1.0, -0.1])
+    SHIFTS = ("far",)
+    observation_space = spaces.Box(-10, 10, (2,), np.float32)
+    action_space = spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, shift=None):
+        self.shift = shift
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = 0.0, 0
+        self.goal = float(self.np_random.uniform(1, 2)) * (3 if self.shift else 1)
+        return self._obs(), {"features": np.zeros(2)}
+
+    def _obs(self):
+        return np.array([self.x, self.goal], np.float32)
+
+    def step(self, action):
+        self.x += float(np.clip(action, -1, 1)[0])
+        self.t += 1
+        reached = abs(self.x - self.goal) < 0.5
+        phi = np.array([float(reached), 1.0])
+        info = {"features": phi}
+        truncated = not reached and self.t >= 8
+        if reached or truncated:
+            info["outcome"] = "goal" if reached else "timeout"
+        return self._obs(), float(phi @ self.true_weights), reached, truncated, info

@@ -5,14 +5,16 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rewunc.envs.gridworld import GridWorld, Layout
 from scipy.special import logsumexp
 
-from rewunc.envs.gridworld import GridWorld, Layout
 from rewunc import planning
 from rewunc.birl import BIRL, DemoData, MCMCDiagnosticsWarning, demo_data, infer
 from rewunc.birl.policywalk import policy_walk
-from rewunc.demos import BoltzmannExpert, DemonstrationError, collect
+from rewunc.data import DataError
+from rewunc.experts import BoltzmannExpert
 from rewunc.mdp import TabularMDP
+from rewunc.rollout import collect
 
 
 def chain_mdp() -> TabularMDP:
@@ -139,15 +141,15 @@ def test_diagnostics_warn_loudly():
 
 
 def test_bad_inputs():
-    with pytest.raises(DemonstrationError, match="give demonstrations, preferences or both"):
+    with pytest.raises(DataError, match="give demonstrations, preferences or both"):
         infer()
     with pytest.raises(ValueError, match="prior: expected one of"):
         BIRL(prior="cauchy")
     with pytest.raises(ValueError, match="beta: expected a rationality > 0"):
         BIRL(beta=0.0)
-    with pytest.raises(DemonstrationError, match="feature_names are needed"):
+    with pytest.raises(DataError, match="feature_names are needed"):
         infer(preferences=[(np.ones(2), np.zeros(2))])
-    with pytest.raises(DemonstrationError, match="expected finite feature counts of shape"):
+    with pytest.raises(DataError, match="expected finite feature counts of shape"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             infer(preferences=[(np.ones(3), np.zeros(2))], feature_names=("a", "b"))

@@ -1,16 +1,20 @@
-"""Evaluation metrics against hand-built episodes, and rollouts against the exact MDP."""
+"""Evaluation metrics against hand-built episodes, intervals, rollouts against the exact MDP,
+and any policy (callables, an SB3 model as it is) on any env (regret only where tabular)."""
 
 import numpy as np
 import pytest
 
 from rewunc.agents import Oracle
+from rewunc.agents.tabular import plan_layouts
 from rewunc.evaluate import (
     EvalLayouts,
     aggregate,
     bootstrap_interval,
-    evaluate_agent,
-    evaluate_policy,
+    evaluate,
+    t_interval,
+    wilson_interval,
 )
+from rewunc.rollout import TabularPolicy
 
 
 def _episode(outcome, ret, regret=0.0, agent="a", shift="train"):
@@ -45,8 +49,45 @@ def test_rates_and_means_by_hand():
     for m in ("goal_rate", "capability_rate", "return", "regret"):
         assert a[f"{m}_lo"] <= a[m] <= a[f"{m}_hi"]
     assert 0.0 <= a["goal_rate_lo"] and a["capability_rate_hi"] <= 1.0
-    assert rows[1]["goal_rate_lo"] == rows[1]["goal_rate_hi"] == 1.0
+    # Wilson: never zero-width at 1 (one goal in one episode is weak evidence)
+    assert rows[1]["goal_rate_hi"] == 1.0 and rows[1]["goal_rate_lo"] < 0.25
+    assert "Wilson" in a["interval"] and a["seeds"] == 1
     assert aggregate(eps) == rows  # seeded: the same intervals every time
+
+
+def test_wilson_interval_by_hand_and_never_degenerate():
+    # 100 hazards in 100 episodes: [0.963, 1], not [1, 1]
+    lo, hi = wilson_interval(100, 100)
+    assert hi == 1.0 and lo == pytest.approx(0.96300, abs=1e-4)
+    lo, hi = wilson_interval(0, 12)
+    assert lo == 0.0 and hi == pytest.approx(0.2425, abs=1e-3)
+    # by hand: p = 0.3, n = 50, z = 1.96
+    z, p, n = 1.959964, 0.3, 50
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert wilson_interval(15, 50) == pytest.approx((centre - half, centre + half))
+
+
+def test_coverage_of_the_wilson_interval():
+    rng = np.random.default_rng(0)
+    p, n = 0.93, 100
+    hits = sum(
+        lo <= p <= hi for lo, hi in (wilson_interval(k, n) for k in rng.binomial(n, p, 2000))
+    )
+    assert 0.92 <= hits / 2000 <= 0.98
+
+
+def test_several_seeds_give_intervals_over_seeds():
+    eps = [
+        {**_episode("goal" if (s + i) % 3 else "hazard", float(s), 0.0), "seed": s, "episode": i}
+        for s in range(3)
+        for i in range(10)
+    ]
+    (row,) = aggregate(eps)
+    assert row["seeds"] == 3 and row["episodes"] == 30 and "over 3 seeds" in row["interval"]
+    means = [np.mean([float(e["return"]) for e in eps if e["seed"] == s]) for s in range(3)]
+    assert (row["return_lo"], row["return_hi"]) == pytest.approx(t_interval(means))
+    assert row["return_lo"] < 1.0 < row["return_hi"]
 
 
 def test_bootstrap_interval_covers_a_known_mean():
@@ -69,7 +110,10 @@ def test_unknown_outcome_is_refused():
 def test_oracle_rollouts_agree_with_the_mdp(shift):
     """The Oracle's rollout earns exactly its planned value: env and MDP agree, regret is 0."""
     layouts = EvalLayouts.draw("rewunc/LavaLand-v0", shift, 6, seed=1)
-    rows = evaluate_agent(layouts, Oracle(), None, name="Oracle", seed=1)
+    plans = plan_layouts(Oracle(), None, layouts.mdps)
+    np.testing.assert_allclose(plans.objectives, layouts.oracle_values)
+    policies = [TabularPolicy(p) for p in plans.policies]
+    rows = evaluate(policies, layouts, name="Oracle", seed=1)
     assert len(rows) == 6
     for r in rows:
         assert r["regret"] == pytest.approx(0.0, abs=1e-5)
@@ -89,7 +133,33 @@ def test_layouts_are_paired_and_seeded():
 
 def test_callable_policies_are_evaluated_too():
     layouts = EvalLayouts.draw("rewunc/ColorGoal-v0", "swap", 3, seed=0)
-    rows = evaluate_policy(layouts, lambda obs: 1, name="always-right", seed=0)
+    rows = evaluate(lambda obs: 1, layouts, name="always-right", seed=0)
     assert [r["agent"] for r in rows] == ["always-right"] * 3
     assert all(r["outcome"] in ("goal", "proxy", "timeout") for r in rows)
     assert all(r["regret"] >= -1e-6 for r in rows)
+
+
+def test_an_sb3_model_is_evaluated_as_it_is():
+    """Today's regression: model.predict returns (action, state), which int() refused."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+
+    model = sb3.PPO("MlpPolicy", gym.make("rewunc/LavaLand-v0"), n_steps=64, seed=0, device="cpu")
+    layouts = EvalLayouts.draw("rewunc/LavaLand-v0", "lava", 3, seed=0)
+    rows = evaluate(model, layouts, name="PPO", seed=0)
+    assert len(rows) == 3 and all(r["outcome"] in ("goal", "hazard", "timeout") for r in rows)
+    assert rows == evaluate(model, layouts, name="PPO", seed=0)  # deterministic=True
+
+
+def test_a_non_tabular_env_has_no_regret_column():
+    import gymnasium as gym
+    from conftest import Drift
+
+    if "test/Drift-v0" not in gym.registry:
+        gym.register("test/Drift-v0", entry_point=Drift)
+    layouts = EvalLayouts.draw("test/Drift-v0", "far", 5, seed=0)
+    assert layouts.mdps is None and layouts.oracle_values is None
+    rows = evaluate(lambda obs: np.array([1.0], np.float32), layouts, name="push", seed=0)
+    assert all("regret" not in r and "oracle_value" not in r for r in rows)
+    (row,) = aggregate(rows)
+    assert "regret" not in row and row["goal_rate"] + row["timeout_rate"] == 1.0

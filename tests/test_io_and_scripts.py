@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rewunc.config import parse_config
-from rewunc.io import OverwriteError, read_npz, write_json, write_npz
+from rewunc.io import CorruptFileError, OverwriteError, read_npz, write_json, write_npz
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 import solve_layouts  # noqa: E402
@@ -29,7 +29,7 @@ def test_npz_round_trip_and_no_pickle(tmp_path):
     with pytest.raises(TypeError, match="object array"):
         write_npz(tmp_path / "b.npz", {"bad": np.array([{}, 1], dtype=object)})
     np.savez(tmp_path / "evil.npz", bad=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(CorruptFileError, match="evil.npz: holds pickled objects"):
         read_npz(tmp_path / "evil.npz")
 
 
@@ -38,6 +38,11 @@ def test_config_parsing():
         solve_layouts.SolveConfig, ["--layouts", "2", "--gamma", "0.9"], out=dict(default="x")
     )
     assert cfg.layouts == 2 and cfg.gamma == 0.9 and rest.out == "x"
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(solve_layouts.SolveConfig, ["--lay", "2"])  # no abbreviations
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit):
+        parse_config(solve_layouts.SolveConfig, ["--gamma", "1.5"])
 
 
 @pytest.mark.slow

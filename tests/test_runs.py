@@ -1,7 +1,7 @@
-"""Run directories, and every experiment's --fast preset end to end: results, figures,
-re-plotting from disk, refusing to overwrite, resuming a killed run, refusing bad configs."""
+"""Every experiment's --fast preset end to end: results, figures, re-plotting from disk,
+refusing to overwrite, resuming a killed run, detecting a tampered cell, and refusing bad flags
+before any folder is made. (Run folders themselves: tests/test_run_folders.py.)"""
 
-import json
 import os
 import re
 import signal
@@ -13,52 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rewunc.runs import Run, RunError, slug
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_run_refuses_to_overwrite_and_resumes_only_the_same_config(tmp_path):
-    run = Run.start(tmp_path, "exp", "a", {"x": 1})
-    calls = []
-    rows = run.cell("s/c", lambda: calls.append(1) or [{"v": 1.5}, {"v": 2.5}])
-    assert list(rows["v"]) == [1.5, 2.5]
-    with pytest.raises(RunError, match="--resume"):
-        Run.start(tmp_path, "exp", "a", {"x": 1})
-    with pytest.raises(RunError, match=r"differs in \['x'\]"):
-        Run.start(tmp_path, "exp", "a", {"x": 2}, resume=True)
-    again = Run.start(tmp_path, "exp", "a", {"x": 1}, resume=True)
-    assert again.done("s/c")
-    assert list(again.cell("s/c", lambda: calls.append(2) or [])["v"]) == [1.5, 2.5]
-    assert calls == [1]  # the finished cell was read back, not recomputed
-    with pytest.raises(RunError, match="exclusive"):
-        Run.start(tmp_path, "exp", "a", {"x": 1}, force=True, resume=True)
-    fresh = Run.start(tmp_path, "exp", "a", {"x": 3}, force=True)
-    assert not fresh.done("s/c") and not (fresh.path / "cells").exists()
-
-
-def test_stages_cannot_overwrite_each_others_files(tmp_path):
-    run = Run.start(tmp_path, "exp", "a", {})
-    run.claim("one", "x.npz").write_text("1")
-    run.finish("one", file="x.npz")
-    assert run.claim("one", "x.npz") == run.path / "x.npz"  # its own file: fine (a redo)
-    with pytest.raises(RunError, match="belongs to 'one'"):
-        run.claim("two", "x.npz")
-
-
-def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
-    victim = tmp_path / "exp" / "mine"
-    victim.mkdir(parents=True)
-    (victim / "thesis.tex").write_text("precious")
-    with pytest.raises(RunError, match="not a rewunc run"):
-        Run.start(tmp_path, "exp", "mine", {}, force=True)
-    assert (victim / "thesis.tex").read_text() == "precious"
-
-
-def test_slugs_are_file_names():
-    assert slug("p=0.5/seed0/lava/BROIL(lam=0.5, alpha=0.95)") == (
-        "p=0.5-seed0-lava-BROIL_lam=0.5_alpha=0.95"
-    )
 
 
 def _cmd(experiment, out, *extra):
@@ -93,6 +48,9 @@ def test_lavaland_fast_end_to_end_replot_refuse_and_resume(tmp_path):
     results = pd.read_csv(run / "results.csv")
     assert set(results["shift"]) == {"train", "lava"}
     assert len(results) == 2 * 11 and "goal_rate_lo" in results
+    assert (results["interval"].str.contains("Wilson")).all()
+    # rates at 0 or 1 still get an interval of positive width
+    assert (results["goal_rate_hi"] > results["goal_rate_lo"]).all()
     assert "lava" in proc.stdout and "BayesMean" in proc.stdout  # the summary table
     assert FIGURES | {"reward_map_lavaland.png", "trace_lavaland.png"} <= {
         p.name for p in (run / "figures").iterdir()
@@ -123,16 +81,11 @@ def test_lavaland_fast_end_to_end_replot_refuse_and_resume(tmp_path):
     proc = subprocess.Popen(
         _cmd("lavaland", part), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    manifest = part / "lavaland" / "fast" / "manifest.json"
+    markers = part / "lavaland" / "fast" / "stages"
     deadline = time.time() + 4 * seconds + 60
     while time.time() < deadline and proc.poll() is None:
-        if manifest.exists():
-            try:
-                stages = json.loads(manifest.read_text())["stages"]
-            except json.JSONDecodeError:
-                stages = {}
-            if sum("/train/" in k for k in stages) >= 3:
-                break
+        if markers.exists() and sum("-train-" in p.name for p in markers.iterdir()) >= 3:
+            break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
@@ -143,6 +96,15 @@ def test_lavaland_fast_end_to_end_replot_refuse_and_resume(tmp_path):
     reference = pd.read_csv(run / "episodes.csv")
     assert not resumed.duplicated(["shift", "agent", "episode"]).any()
     pd.testing.assert_frame_equal(resumed, reference)
+
+    # a cell cut short by hand is detected on resume, naming the file; nothing is rewritten
+    cell = next((part / "lavaland" / "fast" / "cells").glob("*lava-BayesMean.csv"))
+    cell.write_text("\n".join(cell.read_text().splitlines()[:5]) + "\n")
+    before = (part / "lavaland" / "fast" / "results.csv").read_bytes()
+    tampered = _run("lavaland", part, "--resume", check=False)
+    assert tampered.returncode == 2
+    assert cell.name in tampered.stderr and "size changed" in tampered.stderr
+    assert (part / "lavaland" / "fast" / "results.csv").read_bytes() == before
 
 
 @pytest.mark.slow
@@ -159,24 +121,54 @@ def test_sweep_experiments_fast_end_to_end(tmp_path, experiment, shift):
     assert {"goal_vs_capability.png", "sweep.png", "risk_frontier_p=0.5.png"} <= names
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--agents", "CVaR(alpha=0)"], r"\(0, 1\]"),
-        (["--agents", "CVaR(alpha=1.5)"], r"\(0, 1\]"),
-        (["--agents", "Bogus"], "expected one of"),
-        (["--shifts", "train", "mud"], "shift 'mud'"),
-        (["--anchor-feature", "lava-ish"], "anchor_feature"),
-        (["--n-episodes", "0"], "n_episodes"),
-        (["--force", "--resume"], "exclusive"),
-    ],
-)
-def test_invalid_configs_are_refused_before_anything_runs(tmp_path, capsys, args, message):
+REFUSED = [
+    (["--seeds", "0", "0"], "--seeds: values must be distinct"),
+    (["--seeds", "-1"], "--seeds: expected an integer >= 0"),
+    (["--num-samples", "0"], "--num-samples: expected an integer >= 1"),
+    (["--num-chains", "0"], "--num-chains: expected an integer >= 1"),
+    (["--gamma", "1.5"], r"--gamma: expected a number in \[0, 1\)"),
+    (["--expert-beta", "-5"], r"--expert-beta: expected a number in \(0, inf\)"),
+    (["--max-tree-depth", "0"], "--max-tree-depth: expected an integer >= 1"),
+    (["--agents", "BROIL(lam=0.5, regret=true)"], "--agents: expected robust-form agents"),
+    (["--agents", "CVaR(alpha=0)"], r"\(0, 1\]"),
+    (["--agents", "Bogus"], "expected one of"),
+    (["--agents", "Oracle", "Oracle"], "--agents: values must be distinct"),
+    (["--shifts", "train", "mud"], "--shifts: expected names in"),
+    (["--anchor-feature", "lava-ish"], "--anchor-feature: expected one of"),
+    (["--n-episodes", "0"], "--n-episodes"),
+    (["--n-ep", "7"], "unrecognized arguments: --n-ep 7"),
+    (["--env", "nope/Nope-v0"], "--env: cannot make 'nope/Nope-v0'"),
+    (["--env", "no_such_module:Env-v0"], "No module named 'no_such_module'"),
+    (["--env-kwargs", '{"size": 2}'], "size: expected an int >= 4"),
+    (["--env-kwargs", "[1]"], "--env-kwargs: expected a JSON object"),
+    (["--name", "a/b"], "--name: expected a plain folder name"),
+    (["--force", "--resume"], "exclusive"),
+]
+
+
+@pytest.mark.parametrize("args,message", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_invalid_flags_are_refused_before_anything_runs(tmp_path, capsys, args, message):
     from rewunc.experiments import lavaland
 
-    assert lavaland.main(["--fast", "--quiet", "--out", str(tmp_path), *args]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        lavaland.main(["--fast", "--quiet", "--out", str(tmp_path / "out"), *args])
+    assert exit_info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
-    assert not (tmp_path / "lavaland").exists()
+    assert not (tmp_path / "out").exists()  # no folder, nothing half-made
+
+
+def test_sweeps_refuse_bad_ps_and_contrasts(tmp_path, capsys):
+    from rewunc.experiments import color_goal, corner_goal
+
+    for main, args, message in (
+        (corner_goal.main, ["--ps", "0", "1.5"], r"--ps: expected a number in \[0, 1\]"),
+        (corner_goal.main, ["--ps", "0.1", "0.1"], "--ps: values must be distinct"),
+        (color_goal.main, ["--ambiguity", "red-green", "circle"], "--ambiguity: contrast"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["--fast", "--quiet", "--out", str(tmp_path), *args])
+        assert re.search(message, capsys.readouterr().err)
+    assert not any(tmp_path.iterdir())
 
 
 def test_cli_lists_environments_and_refuses_unknown_experiments(capsys):
@@ -187,4 +179,6 @@ def test_cli_lists_environments_and_refuses_unknown_experiments(capsys):
     assert "rewunc/LavaLand-v0" in out and "lava" in out and "target 1" in out
     with pytest.raises(SystemExit):
         main(["run", "nope"])
+    with pytest.raises(SystemExit):
+        main(["run", "lavaland", "--seeds", "0", "0"])
     assert main(["plot", "/nonexistent/run"]) == 2
