@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
-from rewunc.envs import LavaLand
 from rewunc import planning
+from rewunc.envs import LavaLand
 
 
 def numpy_soft_vi(mdp, r, tol=1e-6):

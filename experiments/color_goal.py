@@ -15,10 +15,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc.experiments.corner_goal import AGENTS, FAST, sweep
-
 from rewunc import stages
 from rewunc.config import parse_flags
+from rewunc.experiments.corner_goal import AGENTS, FAST, sweep
 
 
 @dataclass(frozen=True)

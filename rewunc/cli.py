@@ -3,6 +3,7 @@
 rewunc run <experiment> [options]   run experiments/<experiment>.py (``--help`` for options)
 rewunc plot RUN_DIR                 redraw a run's figures from its files
 rewunc envs                         every registered env with its shifts and features
+rewunc check-env ID [--env-kwargs JSON]   check an env against rewunc's protocol and gymnasium
 """
 
 from __future__ import annotations
@@ -52,6 +53,43 @@ def _plot(run_dir: str) -> int:
     return 0
 
 
+def _check_env(env_id: str, env_kwargs: str | None) -> int:
+    """Run every check of :mod:`rewunc.checks` on a registered id: 0 all pass, 1 one fails,
+    2 the id (or --env-kwargs) is not usable."""
+    import json
+
+    import gymnasium as gym
+
+    from rewunc.checks import env_factory, run_checks
+
+    try:
+        kwargs = json.loads(env_kwargs) if env_kwargs else {}
+    except json.JSONDecodeError as err:
+        print(f"error: --env-kwargs is not valid JSON: {err}", file=sys.stderr)
+        return 2
+    if not isinstance(kwargs, dict):
+        print(f"error: --env-kwargs must be a JSON object, got {env_kwargs}", file=sys.stderr)
+        return 2
+    # gymnasium's "module:Env-v0" form: importing the module registers the env.
+    module, _, name = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+        gym.spec(name)
+    except Exception as err:
+        print(f"error: unknown environment id {env_id!r}: {err}", file=sys.stderr)
+        return 2
+    results = run_checks(env_factory(env_id, **kwargs))
+    for result in results:
+        print(result)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"{env_id}: {len(failed)} of {len(results)} checks FAILED")
+        return 1
+    print(f"{env_id}: all {len(results)} checks passed")
+    return 0
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="rewunc", description=__doc__.split("\n")[0])
@@ -61,6 +99,9 @@ def main(argv=None) -> int:
     plot = sub.add_parser("plot", help="redraw a run's figures from disk")
     plot.add_argument("run_dir")
     sub.add_parser("envs", help="list the registered environments")
+    check = sub.add_parser("check-env", help="check an environment (protocol, gymnasium, ...)")
+    check.add_argument("env_id", help="a registered id, e.g. rewunc/LavaLand-v0 or pkg:Env-v0")
+    check.add_argument("--env-kwargs", help="constructor keywords as JSON, e.g. '{\"size\": 6}'")
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
         return importlib.import_module(EXPERIMENTS[args.experiment]).main(rest)
@@ -68,6 +109,8 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "plot":
         return _plot(args.run_dir)
+    if args.command == "check-env":
+        return _check_env(args.env_id, args.env_kwargs)
     return _envs()
 
 

@@ -269,7 +269,8 @@ def _finite(x) -> bool:
 def format_summary(results, metrics: Sequence[str]) -> str:
     """A fixed-width table of a results frame: one line per cell, each metric as
     ``mean [lo, hi]``; the interval used is named underneath."""
-    keys = [c for c in ("study", "shift") if results[c].nunique() > 1] + ["agent"]
+    keys = [c for c in ("study", "shift") if c in results and results[c].nunique() > 1]
+    keys.append("agent")
     metrics = [m for m in metrics if m in results]
     widths = {k: max(len(k), *(len(str(v)) for v in results[k])) for k in keys}
     head = " ".join(f"{k:<{widths[k]}s}" for k in keys)

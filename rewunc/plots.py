@@ -1,22 +1,29 @@
-"""Figures of goal-misgeneralization results, all drawn from files on disk.
+"""Figures of goal-misgeneralization results.
 
-``rewunc plot RUN_DIR`` (or :func:`plot_run`) redraws every figure of a run from its
-``results.csv``, ``episodes.csv``, ``posteriors.csv``, posterior files and ``config.json``,
-without re-running anything:
+The figure functions are pure: they take DataFrames (the run's tables), a RewardPosterior or
+arrays, and return matplotlib Figures, so any caller can draw them; :func:`plot_run` (``rewunc
+plot RUN_DIR``) only loads a run's files and calls them:
 
-- ``goal_vs_capability.png``: grouped bars per shift and agent (goal, capability = goal ∪ proxy,
-  misgeneralization = proxy, hazard) with 95% bootstrap intervals;
-- ``reward_map_<study>.png``: the posterior mean and standard deviation of r(s) over a test layout;
-- ``risk_frontier.png``: posterior-expected return against CVaR_α of BROIL plans as λ varies,
-  each agent's plan on the same axes, and the plans' true return against λ;
-- ``trace_<study>.png`` / ``rank_<study>.png``: MCMC trace and rank plots per weight;
-- ``sweep.png`` (several studies over ``p``): the posterior's goal–proxy correlation and the
-  outcome rates on the shift as ``p`` grows.
+- :func:`goal_vs_capability` → ``goal_vs_capability.png``: grouped bars per shift and agent of the
+  outcome rates that carry information (goal always; capability = goal ∪ proxy and
+  misgeneralization = proxy only if some episode had a proxy outcome; hazard and timeout only if
+  any occurred), with the intervals the results table names in its ``interval`` column;
+- :func:`reward_map` → ``reward_map_<study>.png``: a gridworld layout with its tile legend, and the
+  posterior mean and sd of the reward of arriving in each cell (rewunc gridworlds only);
+- :func:`risk_frontier` → ``risk_frontier.png``: posterior-expected return against CVaR_α of
+  BROIL plans as λ varies, each agent's plan on the same axes, and the plans' true return
+  against λ;
+- :func:`trace_and_rank` → ``trace_<study>.png`` / ``rank_<study>.png``: ArviZ trace and rank plots
+  per weight, with R-hat, bulk ESS and divergences;
+- :func:`sweep` → ``sweep.png`` (several studies over ``p``): the posterior's goal–proxy ambiguity
+  (every seed, their mean and range) and the outcome rates on the shift as ``p`` grows.
+
+Agents keep one colour and marker in every figure of a run: compute :func:`agent_styles` once
+from the run's agents and pass it as ``styles=``. The Oracle is always a black star.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,9 +45,10 @@ from rewunc.runs import open_run, slug  # noqa: E402
 
 # ---- styles -------------------------------------------------------------------------------
 
-# Agents: tab10's colours crossed with 7 markers (7 and 10 are coprime, so the first 70 agents
-# get distinct (colour, marker) pairs and the first 10 distinct colours). Black and the star are
-# kept for the Oracle.
+# Agents: tab10's colours (its grey swapped for dark gold: grey marks BROIL(λ) plans and
+# timeouts) crossed with 7 markers (7 and 10 are coprime, so the first 70 agents get distinct
+# (colour, marker) pairs and the first 10 distinct colours). Black and the star are kept for the
+# Oracle.
 AGENT_COLORS = (
     "#1f77b4",
     "#ff7f0e",
@@ -49,7 +57,7 @@ AGENT_COLORS = (
     "#9467bd",
     "#8c564b",
     "#e377c2",
-    "#7f7f7f",
+    "#a6761d",
     "#bcbd22",
     "#17becf",
 )
@@ -71,9 +79,9 @@ def agent_styles(agents: Sequence[str]) -> dict[str, dict]:
     """A distinct ``{"color", "marker"}`` per agent, deterministic in the order given.
 
     The Oracle (an agent named "Oracle", any case) is always a black star; the other agents take
-    tab10 colours and seven markers in turn, so the first 10 have distinct colours and the first
-    70 distinct (colour, marker) pairs. Compute it once per run, from the full list of agents,
-    and pass it to every figure so an agent looks the same everywhere.
+    ten colours (tab10's, less grey) and seven markers in turn, so the first 10 have distinct
+    colours and the first 70 distinct (colour, marker) pairs. Compute it once per run, from the
+    full list of agents, and pass it to every figure so an agent looks the same everywhere.
     """
     styles, j = {}, 0
     for agent in dict.fromkeys(str(a) for a in agents):
@@ -192,16 +200,17 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=len(bars), fontsize=8)
     fig.suptitle(
         f"{title or 'goal vs capability generalization'}\n"
-        f"bars: mean over episodes; whiskers: {interval_text(results)}",
+        f"bars: fraction of episodes; whiskers: {interval_text(results)}",
         fontsize=10,
     )
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(bars), fontsize=8)
     return fig
 
 
 # ---- reward map ---------------------------------------------------------------------------
+
 
 class NotAGridWorldError(TypeError):
     """The env has no gridworld cells to draw (raised by :func:`reward_map`)."""
@@ -258,7 +267,8 @@ def reward_map(
     """
     import gymnasium as gym
 
-    env = gym.make(env_id, shift=shift, **(env_kwargs or {}))
+    kwargs = dict(env_kwargs or {}, **({} if shift is None else {"shift": shift}))
+    env = gym.make(env_id, **kwargs)
     try:
         base = env.unwrapped
         missing = [a for a in GRIDWORLD_API if not hasattr(base, a)]
@@ -271,7 +281,12 @@ def reward_map(
         r = posterior.rewards(base.to_mdp())  # [M, S]
         H, W = base.layout.shape
         mean, sd = np.full((H, W), np.nan), np.full((H, W), np.nan)
-        for s in range(base.n_cells):  # aux 0: the layout as first seen
+        # Arriving in cell c from the start's extra state (aux 0: e.g. an empty inventory) lands
+        # in state next_aux[0, c]·n_cells + c; envs without extra state have aux 0 only.
+        aux = getattr(base, "_aux", None)
+        stateful = aux is not None and aux.n_aux > 1
+        for c in range(base.n_cells):
+            s = int(aux.next_aux[0, c]) * base.n_cells + c if stateful else c
             row, col = base.cell_of_state(s)
             mean[row, col], sd[row, col] = r[:, s].mean(), r[:, s].std()
         picture = base.render_rgb()
@@ -299,8 +314,7 @@ def reward_map(
         (axes[1], mean, "posterior mean", "RdBu", -lim, lim),
         (axes[2], sd, "posterior sd", "viridis", 0.0, float(np.nanmax(sd)) or 1.0),
     ):
-        cm = plt.get_cmap(cmap).copy()
-        cm.set_bad(wall)
+        cm = plt.get_cmap(cmap).with_extremes(bad=wall)
         im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=vmin, vmax=vmax)
         ax.set_title(f"{label} of r(cell)", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
@@ -324,7 +338,8 @@ def reward_map(
         ax.set_yticks([])
     fig.suptitle(
         f"{env_name}, shift '{shift or 'train'}', layout seed {layout_seed}: reward of arriving "
-        f"in each cell, r = w·φ(cell), over {posterior.n_samples} posterior draws",
+        f"in each cell, r = w·φ(cell), over {posterior.n_samples} posterior draws"
+        + ("\n(arriving with the extra state the episode starts with, e.g. no keys)" * stateful),
         fontsize=10,
     )
     return fig
@@ -359,14 +374,18 @@ def _spread(desired: np.ndarray, gap: float, lo: float, hi: float) -> np.ndarray
     return np.array(out)
 
 
-def _label_points(ax, xs, ys, labels, fontsize: float = 7.5, dx_px: float = 22) -> None:
-    """Readable labels for points along a curve: coincident points share one label, labels sit
-    to the right of their points, spread vertically so none overlap, with leader lines."""
+def _label_points(ax, xs, ys, labels, avoid=None, fontsize: float = 7.5) -> None:
+    """Readable labels for the points of a curve: coincident points share one label; labels sit
+    right of their points, spread vertically so none overlap, shifted further right past any
+    ``avoid`` points [P, 2] (data coordinates), with leader lines. Call once the layout is
+    fixed (positions are computed in pixels)."""
     fig = ax.figure
+    renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     pts = to_px(np.column_stack([xs, ys]))
+    obstacles = to_px(np.asarray(avoid, float).reshape(-1, 2)) if avoid is not None else pts[:0]
     groups: list[list[int]] = []  # points within 2 px of each other share a label
-    for i in np.argsort(pts[:, 1]):
+    for i in np.argsort(pts[:, 1], kind="stable"):
         for g in groups:
             if np.hypot(*(pts[g[0]] - pts[i])) < 2.0:
                 g.append(i)
@@ -379,15 +398,33 @@ def _label_points(ax, xs, ys, labels, fontsize: float = 7.5, dx_px: float = 22) 
     ys_px = _spread(
         np.array([pts[g[0], 1] for g in groups]), gap, box.y0 + gap / 2, box.y1 - gap / 2
     )
+    to_pt = 72 / fig.dpi
     for g, y in zip(groups, ys_px, strict=True):
-        g = sorted(g, key=lambda i: labels[i])
-        text = "λ=" + ", ".join(labels[i] for i in g)
+        g = sorted(g)
         anchor = pts[g[0]]
+        text = "λ=" + ", ".join(labels[i] for i in g)
+        probe = ax.text(0, 0, text, fontsize=fontsize, transform=None)
+        ext = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = ext.width + 4, ext.height + 4
+        best = 16.0  # the nearest offset whose label box is clear of agents and inside the axes
+        for dx in (16, 26, 38, 52, 68, 86):
+            x0 = anchor[0] + dx
+            near = (
+                (obstacles[:, 0] > x0 - 7)
+                & (obstacles[:, 0] < x0 + w + 7)
+                & (np.abs(obstacles[:, 1] - y) < h / 2 + 7)
+            )
+            if x0 + w > box.x1:
+                break
+            if not near.any():
+                best = dx
+                break
         ax.annotate(
             text,
             xy=(xs[g[0]], ys[g[0]]),
-            xytext=(dx_px, y - anchor[1]),
-            textcoords="offset pixels",
+            xytext=(best * to_pt, (y - anchor[1]) * to_pt),
+            textcoords="offset points",
             fontsize=fontsize,
             va="center",
             ha="left",
@@ -438,27 +475,25 @@ def risk_frontier(
         label="BROIL(λ) plans",
     )
     cell = episodes[episodes["shift"] == shift] if "shift" in episodes else episodes.iloc[:0]
+    agent_points = np.empty((0, 2))
     if {"posterior_cvar", "posterior_mean", "agent"} <= set(cell):
         pts = cell.groupby("agent", sort=False)[["posterior_cvar", "posterior_mean"]].mean()
         style = _styles_for(pts.index, styles)
+        agent_points = pts.to_numpy(float)
         for agent, (xc, ym) in pts.iterrows():
             st = style[agent]
-            special = st["marker"] == "*"
-            ax.scatter(
-                xc,
-                ym,
-                s=130 if special else 55,
-                marker=st["marker"],
-                color=st["color"],
-                edgecolors="white",
-                linewidths=0.6,
-                zorder=5 if special else 4,
-                alpha=0.9,
-                label=agent,
-            )
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return (symlog scale)")
+            if st["marker"] == "*":  # the Oracle: filled, under the hollow markers
+                kw = {"s": 190, "color": st["color"], "zorder": 4}
+            else:  # hollow, so agents at the same point all stay visible
+                kw = {"s": 60, "facecolors": "none", "edgecolors": st["color"], "zorder": 5}
+            ax.scatter(xc, ym, marker=st["marker"], linewidths=1.6, label=agent, **kw)
+    cvars = np.concatenate([curve["posterior_cvar"].to_numpy(), agent_points[:, 0]])
+    symlog = np.nanmax(np.abs(cvars)) > 10  # a log scale only for CVaRs over decades
+    if symlog:
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    scale = " (symlog scale)" if symlog else ""
+    ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return{scale}")
     ax.set_ylabel("posterior expected return")
     ax.set_title(
         f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over test layouts)", fontsize=10
@@ -467,18 +502,13 @@ def risk_frontier(
     ax.margins(y=0.08)
     ax.autoscale_view()
     _widen_right(ax, 0.22)  # room for the λ labels right of the frontier (nothing lies there)
-    ax.legend(
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        title="plans",
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside right upper",
+        fontsize=8,
+        title="plans (left panel)",
         title_fontsize=8,
-        borderaxespad=0,
     )
-    fig.canvas.draw()  # fix the layout, so labels can be placed in pixels
-    lams = [f"{lam:g}" for lam in curve.index]
-    _label_points(ax, curve["posterior_cvar"].to_numpy(), curve["posterior_mean"].to_numpy(), lams)
-
     ax2.plot(curve.index, curve["true_value"], "o-", color="0.3", ms=4, label="BROIL(λ) plan")
     if "oracle_value" in frontier:
         key = "episode" if "episode" in frontier else "lam"
@@ -489,7 +519,15 @@ def risk_frontier(
     ax2.set_title("what each λ actually earns (mean over test layouts)", fontsize=10)
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
-    fig.set_layout_engine("none")  # keep the labels where they were placed
+    fig.canvas.draw()  # lay the figure out, then freeze it: labels are placed in pixels
+    fig.set_layout_engine("none")
+    _label_points(
+        ax,
+        curve["posterior_cvar"].to_numpy(),
+        curve["posterior_mean"].to_numpy(),
+        [f"{lam:g}" for lam in curve.index],
+        avoid=agent_points,
+    )
     return fig
 
 
@@ -543,18 +581,22 @@ def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
     colors = [f"C{i % 10}" for i in range(C)]
     rhat, ess, summary = _diagnostic_summary(posterior, idata)
 
-    axes = az.plot_trace(
-        idata,
-        compact=False,
-        legend=False,
-        chain_prop={"color": colors},
-        figsize=(11, 1.9 * (K + (posterior.beta is not None)) + 0.8),
-        backend_kwargs={"layout": "constrained"},
-    )
+    with warnings.catch_warnings():  # ArviZ's own use of deprecated matplotlib API
+        warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+        axes = az.plot_trace(
+            idata,
+            compact=False,
+            legend=False,
+            chain_prop={"color": colors},
+            figsize=(11, 1.9 * (K + (posterior.beta is not None)) + 0.8),
+            backend_kwargs={"layout": "constrained"},
+        )
     ftrace = axes.flat[0].figure
     for k, name in enumerate(names):
-        for ax in axes[k]:
-            ax.set_title(f"w[{name}]  (R-hat {rhat[k]:.3f}, bulk ESS {ess[k]:.0f})", fontsize=9)
+        axes[k, 0].set_title(f"w[{name}]: marginal density per chain", fontsize=9)
+        axes[k, 1].set_title(
+            f"w[{name}]: draws (R-hat {rhat[k]:.3f}, bulk ESS {ess[k]:.0f})", fontsize=9
+        )
     for ax in axes[:, 1]:
         ax.set_xlabel("draw", fontsize=8)
     handles = [
@@ -577,30 +619,35 @@ def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
         squeeze=False,
         layout="constrained",
     )
-    az.plot_rank(
-        idata,
-        var_names=["w"],
-        kind="bars",
-        bins=bins,
-        colors=colors,
-        ax=ar.flat[:K],
-        ref_line=True,
-        ref_line_kwargs={"lw": 1},
-    )
-    # ArviZ draws density bars: each chain's row is offset by 2/(C·N), its uniform mean 1/(C·N).
-    total = posterior.n_samples
-    width = total / bins
-    lo, hi = stats.binom.ppf([0.025, 0.975], n_per_chain, 1 / bins) / (n_per_chain * width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+        az.plot_rank(
+            idata,
+            var_names=["w"],
+            kind="bars",
+            bins=bins,
+            colors=colors,
+            ax=ar.flat[:K],
+            ref_line=True,
+            ref_line_kwargs={"lw": 1},
+        )
+    # Under uniform ranks a chain's bar holds Binomial(n, 1/bins) of its n draws. ArviZ stacks
+    # the chains' bars (each chain's bottom is a y tick) and scales them so that their mean is
+    # the dashed line; the band is the binomial's 95% range on that scale.
+    q_lo, q_hi = stats.binom.ppf([0.025, 0.975], n_per_chain, 1 / bins) / (n_per_chain / bins)
     for k, ax in enumerate(ar.flat[:K]):
-        for i in range(C):
-            bottom = i * 2 / total
-            ax.axhspan(bottom + lo, bottom + hi, color="0.55", alpha=0.3, lw=0, zorder=3)
+        bars = list(ax.patches)
+        for bottom in ax.get_yticks()[:C]:
+            mean = float(np.mean([b.get_height() for b in bars if np.isclose(b.get_y(), bottom)]))
+            ax.axhspan(bottom + q_lo * mean, bottom + q_hi * mean, color="0.85", lw=0, zorder=0.5)
+            for edge in (q_lo, q_hi):
+                ax.axhline(bottom + edge * mean, color="0.3", ls=":", lw=0.9, zorder=3)
         ax.set_title(f"w[{names[k]}]  (R-hat {rhat[k]:.3f})", fontsize=9)
         ax.set_xlabel("rank among all draws", fontsize=8)
         ax.set_ylabel("chain", fontsize=8)
     for ax in ar.flat[K:]:
         ax.axis("off")
-    band = Patch(facecolor="0.55", alpha=0.3, label="95% band if uniform")
+    band = Patch(facecolor="0.85", edgecolor="0.3", ls=":", label="95% band if uniform")
     ref = Line2D([], [], color="k", ls="--", lw=1, label="uniform")
     frank.legend(
         handles=[
@@ -616,8 +663,9 @@ def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
         fontsize=8,
     )
     frank.suptitle(
-        "rank plots: each chain's ranks among all draws; chains agree when the bars stay\n"
-        f"inside the grey 95% band around the dashed uniform line — {summary}",
+        "rank plots: each chain's histogram of its draws' ranks among all draws (flat when the "
+        "chains agree)\ndashed: uniform; grey band (dotted edges): where 95% of bars fall if ranks "
+        f"are uniform and draws independent\n{summary}",
         fontsize=9,
     )
     return ftrace, frank
@@ -648,8 +696,15 @@ def sweep(
     by_p = posteriors.groupby("p")["ambiguity"]
     n_seeds = int(posteriors.groupby("p").size().max())
     if n_seeds > 1:
+        p_all = np.sort(posteriors["p"].unique())
+        shift_x = 0.03 * (p_all[-1] - p_all[0] if len(p_all) > 1 else 1.0)
         ax.scatter(
-            posteriors["p"], posteriors["ambiguity"], s=14, color="0.6", zorder=2, label="each seed"
+            posteriors["p"] + shift_x,
+            posteriors["ambiguity"],
+            s=12,
+            color="0.35",
+            zorder=4,
+            label="each seed (drawn right of its p)",
         )
         mean = by_p.mean()
         ax.errorbar(
@@ -668,6 +723,7 @@ def sweep(
         ax.plot(mean.index, mean, marker="o", color="C0")
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("p (fraction of decorrelated training layouts)")
+    ax.set_xticks(np.sort(posteriors["p"].unique()))
     of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
     ax.set_ylabel(f"posterior {of}")
     seeds_note = f"{n_seeds} seeds" if n_seeds > 1 else "1 seed"
@@ -678,8 +734,10 @@ def sweep(
     agents = list(dict.fromkeys(cell["agent"]))
     style = _styles_for(agents, styles)
     ps = np.sort(cell["p"].unique())
+    span = ps[-1] - ps[0] if len(ps) > 1 else 1.0
     step = np.min(np.diff(ps)) if len(ps) > 1 else 1.0
-    dodge = 0.5 * step / max(len(agents), 1)  # side by side, so equal values stay visible
+    # agents side by side (a small shift in p), so that equal values stay visible
+    dodge = min(0.3 * step, 0.06 * span) / max(len(agents), 1)
     for ax, metric, title in (
         (axes[1], "goal_rate", f"goal rate on '{shift}'"),
         (axes[2], "misgeneralization_rate", f"misgeneralization (proxy) rate on '{shift}'"),
@@ -728,50 +786,52 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def plot_run(path) -> list[Path]:
-    """Redraw every figure of a finished (or partly finished) run from its files."""
-    path, config, manifest = open_run(path)
-    cfg = config["config"]
+    """Redraw every figure of a run from its files: results.csv, episodes.csv and, where the run
+    has them, posteriors.csv, frontier.csv and the posterior stages (first seed of each study).
+    """
+    path, config, stages = open_run(path)
     figs: dict[str, plt.Figure] = {}
     results = _read_csv(path / "results.csv")
     episodes = _read_csv(path / "episodes.csv")
-    posteriors = _read_csv(path / "posteriors.csv")
     styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
     figs["goal_vs_capability"] = goal_vs_capability(
         results, f"{config['experiment']}: goal vs capability"
     )
-    studies = {s["label"]: s for s in json.loads((path / "studies.json").read_text())}
-    first_seed = cfg["seeds"][0]
     shift = results["shift"].iloc[-1]  # the last split of the studies (the held-out shift)
-    for study in dict.fromkeys(results["study"]):
-        key = f"{study}/seed{first_seed}/posterior"
-        if key not in manifest["stages"]:
+    posterior_stages = [m for m in stages.values() if m.get("kind") == "posterior"]
+    first_seed = min((m["seed"] for m in posterior_stages), default=None)
+    for marker in posterior_stages:
+        study = marker["study"]
+        if marker["seed"] != first_seed or study not in set(results["study"]):
             continue
-        post = RewardPosterior.load(path / manifest["stages"][key]["file"])
+        npz = next(f for f in marker["files"] if f.endswith(".npz"))
+        post = RewardPosterior.load(path / npz)
         figs[f"trace_{slug(study)}"], figs[f"rank_{slug(study)}"] = trace_and_rank(post)
-        ep = episodes[(episodes["study"] == study) & (episodes["shift"] == shift)].iloc[0]
-        env_kwargs = studies[study]["env_kwargs"]
+        cell = episodes[(episodes["study"] == study) & (episodes["shift"] == shift)]
         try:
             figs[f"reward_map_{slug(study)}"] = reward_map(
                 post,
-                ep["env"],
-                env_kwargs,
+                marker["env"],
+                marker.get("env_kwargs") or {},
                 None if shift == "train" else shift,
-                int(ep["layout_seed"]),
+                int(cell["layout_seed"].iloc[0]),
             )
         except NotAGridWorldError:  # no cells to map
             pass
-    frontier = _read_csv(path / "frontier.csv")
-    for study in dict.fromkeys(frontier["study"]):
-        name = (
-            "risk_frontier" if frontier["study"].nunique() == 1 else f"risk_frontier_{slug(study)}"
-        )
-        figs[name] = risk_frontier(
-            frontier[frontier["study"] == study],
-            episodes[episodes["study"] == study],
-            styles=styles,
-        )
-    if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
-        figs["sweep"] = sweep(results, posteriors, shift, styles=styles)
+    if (path / "frontier.csv").exists():
+        frontier = _read_csv(path / "frontier.csv")
+        for study in dict.fromkeys(frontier["study"]):
+            single = frontier["study"].nunique() == 1
+            name = "risk_frontier" if single else f"risk_frontier_{slug(study)}"
+            figs[name] = risk_frontier(
+                frontier[frontier["study"] == study],
+                episodes[episodes["study"] == study],
+                styles=styles,
+            )
+    if (path / "posteriors.csv").exists():
+        posteriors = _read_csv(path / "posteriors.csv")
+        if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
+            figs["sweep"] = sweep(results, posteriors, shift, styles=styles)
     written = []
     for name, fig in figs.items():
         written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))

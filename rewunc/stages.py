@@ -156,7 +156,10 @@ class StudyConfig:
             require(s in known, "shifts", f"names in {list(known)}", s)
         if self.anchor_feature:
             require(
-                self.anchor_feature in names, "anchor_feature", f"one of {names}", self.anchor_feature
+                self.anchor_feature in names,
+                "anchor_feature",
+                f"one of {names}",
+                self.anchor_feature,
             )
         self._check_features(names)
 

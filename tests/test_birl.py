@@ -5,13 +5,13 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from rewunc.envs.gridworld import GridWorld, Layout
 from scipy.special import logsumexp
 
 from rewunc import planning
 from rewunc.birl import BIRL, DemoData, MCMCDiagnosticsWarning, demo_data, infer
 from rewunc.birl.policywalk import policy_walk
 from rewunc.data import DataError
+from rewunc.envs.gridworld import GridWorld, Layout
 from rewunc.experts import BoltzmannExpert
 from rewunc.mdp import TabularMDP
 from rewunc.rollout import collect

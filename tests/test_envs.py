@@ -1,12 +1,21 @@
-"""Registry-driven environment tests: every rewunc/ env, on training and on every shift."""
+"""Registry-driven environment tests: every rewunc/ env, on training and on every shift.
+
+The checks themselves live in rewunc.checks (they are what ``rewunc check-env`` runs)."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
+from rewunc.checks import (
+    check_determinism,
+    check_gymnasium,
+    check_mdp,
+    check_protocol,
+    env_factory,
+    rollout_trace,
+    traces_differ,
+)
 from rewunc.registry import rewunc_env_ids
-from rewunc.protocol import OUTCOMES
 
 
 def _cases():
@@ -21,6 +30,10 @@ CASES = _cases()
 IDS = [f"{e.split('/')[1]}-{s or 'train'}" for e, s in CASES]
 
 
+def _assert_ok(results):
+    assert results and all(r.status == "ok" for r in results), [str(r) for r in results]
+
+
 def test_all_builtin_envs_are_registered():
     assert {
         "rewunc/LavaLand-v0",
@@ -32,94 +45,34 @@ def test_all_builtin_envs_are_registered():
 
 @pytest.mark.parametrize("env_id, shift", CASES, ids=IDS)
 def test_check_env(env_id, shift):
-    for mode in (None, "rgb_array", "ansi"):
-        env = gym.make(env_id, shift=shift, render_mode=mode)
-        check_env(env.unwrapped, skip_render_check=mode is None)
-
-
-def _rollout(env_id, shift, seed, n_steps=120):
-    env = gym.make(env_id, shift=shift)
-    obs, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    trace = [obs.tobytes()]
-    for _ in range(n_steps):
-        obs, r, term, trunc, info = env.step(env.action_space.sample())
-        trace.append(
-            (obs.tobytes(), r, term, trunc, info["features"].tobytes(), info.get("outcome"))
-        )
-        if term or trunc:
-            obs, _ = env.reset()
-            trace.append(obs.tobytes())
-    return trace
+    """gymnasium's check_env, warnings as failures, every render mode (through the spec)."""
+    _assert_ok(check_gymnasium(env_factory(env_id), [shift]))
 
 
 @pytest.mark.parametrize("env_id, shift", CASES, ids=IDS)
 def test_same_seed_same_rollout(env_id, shift):
-    assert _rollout(env_id, shift, 5) == _rollout(env_id, shift, 5)
-    assert _rollout(env_id, shift, 5) != _rollout(env_id, shift, 6)
+    make = env_factory(env_id)
+    _assert_ok(check_determinism(make, [shift]))
+    a, b = rollout_trace(make, shift, seed=5), rollout_trace(make, shift, seed=6)
+    assert traces_differ(a, b) is not None
 
 
 @pytest.mark.parametrize("env_id, shift", CASES, ids=IDS)
 def test_protocol(env_id, shift):
     """feature_names, info['features'], reward = w·φ, outcome on (and only on) the last step."""
-    env = gym.make(env_id, shift=shift)
-    base = env.unwrapped
-    K = len(base.feature_names)
-    rng = np.random.default_rng(0)
-    outcomes = set()
-    for episode in range(15):
-        env.reset(seed=episode)
-        while True:
-            _, reward, term, trunc, info = env.step(int(rng.integers(env.action_space.n)))
-            assert info["features"].shape == (K,)
-            assert reward == pytest.approx(info["features"] @ base.true_weights)
-            if term or trunc:
-                assert info["outcome"] in OUTCOMES
-                outcomes.add(info["outcome"])
-                break
-            assert "outcome" not in info
-    assert outcomes
+    _assert_ok(check_protocol(env_factory(env_id), [shift], episodes=15))
 
 
 @pytest.mark.parametrize("env_id, shift", CASES, ids=IDS)
 @pytest.mark.parametrize("slip", [0.0, 0.2])
 def test_env_agrees_with_its_mdp(env_id, shift, slip):
     """Stepping the env from state s with action a lands where to_mdp() says, with its reward."""
-    rng = np.random.default_rng(1)
     stay = slip == 0.0  # exercise the stay action too
-    for layout_seed in range(8 if slip == 0.0 else 3):
-        env = gym.make(env_id, shift=shift, slip=slip, stay_action=stay, max_steps=10_000)
-        base = env.unwrapped
-        _, info = env.reset(seed=layout_seed)
-        mdp = base.to_mdp()
-        assert mdp.initial[info["state"]] == 1.0
-        live = np.flatnonzero(~mdp.terminal)
-        reward = mdp.state_rewards(base.true_weights)
-        n_pairs = 40 if slip == 0.0 else 10
-        for s in rng.choice(live, size=min(n_pairs, len(live)), replace=False):
-            a = int(rng.integers(mdp.n_actions))
-            if slip == 0.0:
-                base.set_state(int(s))
-                _, r, term, trunc, info = env.step(a)
-                s2 = base.state_index()
-                assert s2 == mdp.next_states[s, a, 0] and mdp.probs[s, a, 0] == 1.0
-                assert r == pytest.approx(reward[s2])
-                assert term == mdp.terminal[s2] and not trunc
-                np.testing.assert_array_equal(info["features"], mdp.features[s2])
-            else:
-                n = 300
-                counts = np.zeros(mdp.n_states)
-                for _ in range(n):
-                    base.set_state(int(s))
-                    _, r, term, _, _ = env.step(a)
-                    s2 = base.state_index()
-                    counts[s2] += 1
-                    assert r == pytest.approx(reward[s2]) and term == mdp.terminal[s2]
-                expected = np.zeros(mdp.n_states)
-                np.add.at(expected, mdp.next_states[s, a], mdp.probs[s, a])
-                assert np.all(counts[expected == 0] == 0)
-                sd = np.sqrt(n * expected * (1 - expected))
-                assert np.all(np.abs(counts - n * expected) <= 5 * sd + 1)
+    make = env_factory(env_id, slip=slip, stay_action=stay, max_steps=10_000)
+    if slip == 0.0:
+        _assert_ok(check_mdp(make, [shift], layouts=8, pairs=40))
+    else:
+        _assert_ok(check_mdp(make, [shift], layouts=3, pairs=10, samples=300))
 
 
 @pytest.mark.parametrize("env_id, shift", CASES, ids=IDS)

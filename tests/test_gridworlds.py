@@ -4,9 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rewunc.envs import ColorGoal, CornerGoal, KeysChests, LavaLand
-from rewunc.envs.gridworld import LayoutError
 from rewunc import planning
+from rewunc.envs import BUILTIN, ColorGoal, CornerGoal, KeysChests, LavaLand
+from rewunc.envs.gridworld import GridWorld, Layout, LayoutError
 
 
 def _layouts(env_id, n, **kwargs):
@@ -265,3 +265,176 @@ def test_set_state_validates():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="state index: expected an int in"):
         env.set_state(10_000)
+
+
+# ---- hazards, reachability ----------------------------------------------------------------
+
+
+def test_lavaland_hazard_outcome_on_timeout():
+    env = gym.make("rewunc/LavaLand-v0", ascii_map="AL..T", max_steps=3)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(1)  # into lava
+    env.step(3)
+    _, _, term, trunc, info = env.step(3)  # bump the edge: time is up
+    assert trunc and not term and info["outcome"] == "hazard" and info["hazard_visits"] == 1
+
+
+def test_envs_without_hazard_tiles_report_no_hazard_visits():
+    env = gym.make("rewunc/CornerGoal-v0")
+    env.reset(seed=0)
+    assert "hazard_visits" not in env.step(0)[4]
+
+
+def _splits():
+    cases = []
+    for env_id in sorted(BUILTIN):
+        cases += [(env_id, s) for s in (None, *gym.spec(env_id).make().unwrapped.SHIFTS)]
+    return cases
+
+
+@pytest.mark.parametrize("env_id, shift", _splits())
+def test_generated_layouts_reach_a_terminal_tile(env_id, shift):
+    for base in _layouts(env_id, 50, shift=shift):
+        base.check_reachable(base.layout, f"{env_id} [{shift}]")
+
+
+@pytest.mark.parametrize(
+    "cls, ascii_map, message",
+    [
+        (LavaLand, "A#T", r"ascii_map: no terminal tile \(target\) is reachable .* at \(0, 0\)"),
+        (LavaLand, "A.#\n###\n#.T", r"no terminal tile \(target\) is reachable"),
+        (CornerGoal, "A#G\n.#.", r"no terminal tile \(corner, goal\) is reachable"),
+        (ColorGoal, "A#R\n.#b", r"no terminal tile \(.*\) is reachable"),
+    ],
+)
+def test_unreachable_ascii_map_is_refused(cls, ascii_map, message):
+    with pytest.raises(LayoutError, match=message):
+        cls(ascii_map=ascii_map)
+
+
+class _Pond(GridWorld):
+    """A minimal subclass: only the required declarations (plus terminal and hazard tiles)."""
+
+    TILES = ("wall", "floor", "mud", "ice", "goal")
+    feature_names = ("mud", "ice", "goal")
+    TRUE_WEIGHTS = (-0.1, -1.0, 1.0)
+    TILE_FEATURES = {"mud": {"mud": 1.0}, "ice": {"ice": 1.0}, "goal": {"goal": 1.0}}
+    SHIFTS = ("thin",)
+    TERMINAL_TILES = frozenset({"goal", "ice"})
+    HAZARD_TILES = frozenset({"ice"})
+
+    def _generate(self, rng):
+        tiles = np.full((3, 4), self.TILES.index("floor"), dtype=np.int8)
+        tiles[2, 3] = self.TILES.index("goal")
+        tiles[1, 1] = self.TILES.index("wall")
+        return Layout(tiles=tiles, start=(0, 0))
+
+
+def test_unreachable_goal_behind_terminal_hazards_is_refused():
+    _Pond(ascii_map="A...\n..i.\n..ig")  # the goal is reachable around the ice
+    with pytest.raises(LayoutError, match=r"no terminal tile \(goal\) is reachable"):
+        _Pond(ascii_map="A.i.\n..ig")  # only through the ice, which ends the episode
+
+
+def test_unreachable_generated_fixed_layout_is_refused():
+    class Walled(_Pond):
+        def _generate(self, rng):
+            layout = super()._generate(rng)
+            tiles = layout.tiles.copy()
+            tiles[:, 2] = self.TILES.index("wall")
+            return Layout(tiles=tiles, start=layout.start)
+
+    with pytest.raises(LayoutError, match=r"layout_seed=4: no terminal tile \(goal\)"):
+        Walled(layout_seed=4)
+
+
+# ---- GridWorld subclasses: defaults and declaration errors --------------------------------
+
+
+def test_minimal_subclass_gets_defaults():
+    assert _Pond.FLOOR == "floor"
+    assert _Pond.ASCII == {"#": "wall", ".": "floor", "m": "mud", "i": "ice", "g": "goal"}
+    assert set(_Pond.TILE_COLORS) == set(_Pond.TILES)
+    assert len(set(_Pond.TILE_COLORS.values())) == len(_Pond.TILES)
+    env = _Pond(ascii_map="Am.\n.ig", render_mode="ansi")
+    env.reset(seed=0)
+    assert env.render() == "Am.\n.ig\n"
+    assert env.render_rgb().shape == (2 * 24, 3 * 24, 3)
+    _, r, term, _, info = env.step(1)  # mud
+    assert not term and r == pytest.approx(-0.1) and info["hazard_visits"] == 0
+    _, r, term, _, info = env.step(2)  # ice: terminal and a hazard
+    assert term and info["outcome"] == "hazard" and info["hazard_visits"] == 1
+
+
+def test_defaults_follow_the_subclass_and_declarations_are_inherited():
+    class Bog(_Pond):
+        TILES = ("wall", "peat", "mud", "ice", "goal", "bog")
+        TILE_FEATURES = {"bog": {"mud": 2.0}}
+        TILE_COLORS = {"bog": (1, 2, 3)}
+
+    assert Bog.FLOOR == "peat" and Bog.ASCII["."] == "peat" and Bog.ASCII["b"] == "bog"
+    assert Bog.TILE_COLORS["bog"] == (1, 2, 3) and set(Bog.TILE_COLORS) == set(Bog.TILES)
+
+    class Bog2(Bog):
+        TILES = Bog.TILES + ("stone",)
+
+    assert Bog2.TILE_COLORS["bog"] == (1, 2, 3) and "stone" in Bog2.TILE_COLORS
+    assert LavaLand.FLOOR == "dirt" and LavaLand.ASCII["L"] == "lava"
+
+
+_BASE = dict(
+    TILES=("wall", "floor", "goal"),
+    feature_names=("goal", "step"),
+    TRUE_WEIGHTS=(1.0, -0.02),
+    TILE_FEATURES={"goal": {"goal": 1.0}},
+    TERMINAL_TILES=frozenset({"goal"}),
+    _generate=_Pond._generate,
+)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(TILES=None), r"Bad: a GridWorld subclass must declare TILES"),
+        (dict(_generate=None), r"Bad: a GridWorld subclass must declare _generate\(rng\)"),
+        (dict(TILES=("floor", "goal")), r"Bad.TILES: must include 'wall'"),
+        (dict(TILES=("wall", "goal", "goal")), r"Bad.TILES: tile names repeat"),
+        (dict(TRUE_WEIGHTS=(1.0,)), r"Bad.TRUE_WEIGHTS: has 1 weights for 2 features"),
+        (dict(TILE_FEATURES={"lava": {"goal": 1}}), r"Bad.TILE_FEATURES: unknown tiles \['lava'\]"),
+        (dict(TILE_FEATURES={"goal": {"gold": 1.0}}), r"Bad.TILE_FEATURES: 'goal' names unknown"),
+        (dict(TERMINAL_TILES={"exit"}), r"Bad.TERMINAL_TILES: unknown tiles \['exit'\]"),
+        (dict(HAZARD_TILES={"lava"}), r"Bad.HAZARD_TILES: unknown tiles \['lava'\]"),
+        (dict(HAZARD_TILES="goal"), r"Bad.HAZARD_TILES: expected a set of tile names"),
+        (dict(TILE_COLORS={"gaol": (0, 0, 0)}), r"Bad.TILE_COLORS: unknown tiles \['gaol'\]"),
+        (dict(TILE_COLORS={"goal": (0, 0, 300)}), r"Bad.TILE_COLORS: 'goal': expected an"),
+        (dict(TILE_SHAPES={"goal": "hexagon"}), r"Bad.TILE_SHAPES: unknown shapes"),
+        (dict(ASCII={"#": "wall", ".": "floor"}), r"Bad.ASCII: tiles \['goal'\] have no char"),
+        (dict(ASCII={"#": "wall", "A": "goal"}), r"Bad.ASCII: keys must be single characters"),
+        (dict(FLOOR="goal"), r"Bad.FLOOR: expected a non-wall, non-terminal tile"),
+        (dict(SHIFTS="night"), r"Bad.SHIFTS: expected a tuple of shift names"),
+        (
+            dict(TILES=("wall", "floor", "goal", "gravel")),
+            r"Bad.ASCII: no default legend: tile 'gravel' would be 'g', which is already 'goal'",
+        ),
+        (
+            dict(TILES=("wall", "floor", "goal", "Agent")),
+            r"Bad.ASCII: no default legend: .* the agent's start",
+        ),
+    ],
+)
+def test_subclass_declaration_errors(changes, message):
+    namespace = {k: v for k, v in {**_BASE, **changes}.items() if v is not None}
+    with pytest.raises(TypeError, match=message):
+        type("Bad", (GridWorld,), namespace)
+
+
+def test_abstract_intermediate_base_is_not_checked():
+    class Base(GridWorld, abstract=True):
+        DEFAULT_MAX_STEPS = 20
+
+    class Concrete(Base):
+        TILES, feature_names = _BASE["TILES"], _BASE["feature_names"]
+        TRUE_WEIGHTS, TILE_FEATURES = _BASE["TRUE_WEIGHTS"], _BASE["TILE_FEATURES"]
+        _generate = _Pond._generate
+
+    assert Concrete().max_steps == 20 and Concrete.ASCII["g"] == "goal"

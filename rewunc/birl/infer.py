@@ -43,9 +43,7 @@ def preference_data(
     """Preferences, or pairs (preferred, other) of trajectories or feature-count vectors [K]."""
     if isinstance(pairs, Preferences):
         if pairs.better.shape[1] != n_features:
-            raise DataError(
-                f"preferences: {pairs.better.shape[1]} features, expected {n_features}"
-            )
+            raise DataError(f"preferences: {pairs.better.shape[1]} features, expected {n_features}")
         return PreferenceData(
             jnp.asarray(pairs.better, jnp.float32), jnp.asarray(pairs.worse, jnp.float32)
         )
