@@ -132,14 +132,14 @@ def _nonzero(table: pd.DataFrame, column: str) -> bool:
 def outcome_bars(results: pd.DataFrame) -> list[tuple[str, str, str]]:
     """The (column, label, colour) bars worth drawing for ``results``: goal always; capability
     and misgeneralization only when some cell had a proxy outcome (else capability = goal);
-    hazard and timeout only when some cell had one."""
+    hazard only when some cell had one; timeout always (the outcomes then add up to 1)."""
     proxy = _nonzero(results, "misgeneralization_rate")
     keep = {
         "goal_rate": True,
         "capability_rate": proxy,
         "misgeneralization_rate": proxy,
         "hazard_rate": _nonzero(results, "hazard_rate"),
-        "timeout_rate": _nonzero(results, "timeout_rate"),
+        "timeout_rate": True,
     }
     return [b for b in BARS if keep[b[0]] and {b[0], f"{b[0]}_lo", f"{b[0]}_hi"} <= set(results)]
 

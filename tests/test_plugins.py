@@ -305,3 +305,28 @@ def test_point_goal_hazard_appears_only_under_the_shift(examples):
     assert outcomes.count("hazard") >= 15
     obs, _ = train.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == (6,) and tuple(obs[4:]) == (-1.0, -1.0)
+
+
+@pytest.mark.slow
+def test_both_examples_go_through_the_whole_pipeline(examples):
+    """collect → preferences → posterior → agents → evaluation, on a non-tabular env (PointGoal:
+    Selector agents over two controllers) and on a GridWorld subclass (IcePond: LP planners)."""
+    pipeline = examples("pipeline")
+    results, posterior = pipeline.point_goal_study(fast=True)
+    assert "regret" not in results  # no MDP, no regret column: not a crash
+    names = posterior.feature_names
+    # the hazard never occurs in training: its weight keeps its N(0, 1) prior
+    assert 0.7 < posterior.std()[names.index("hazard")] < 1.3
+    assert posterior.mean()[names.index("step")] < 0 < posterior.mean()[names.index("goal")]
+    lava = results[results["shift"] == "hazard"].set_index("agent")
+    mean, risk_averse = lava.loc["Select[BayesMean]"], lava.loc["Select[CVaR(alpha=0.9)]"]
+    assert mean["hazard_rate"] >= 0.5 and risk_averse["hazard_rate"] <= 0.2
+    train = results[results["shift"] == "train"]
+    assert (train["goal_rate"] == 1.0).all()
+
+    results, posterior = pipeline.ice_pond_study(fast=True)
+    assert "regret" in results  # a GridWorld subclass has to_mdp(): exact regret
+    oracle = results[results["agent"] == "Oracle"]
+    assert (oracle["goal_rate"] == 1.0).all() and (oracle["regret"].abs() < 1e-4).all()
+    names = posterior.feature_names
+    assert 0.7 < posterior.std()[names.index("ice")] < 1.3
