@@ -73,38 +73,28 @@ def sweep(experiment: str, cfg, flags) -> int:
     run = stages.start(experiment, cfg, flags)
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     cells, frontiers, posteriors = [], [], []
+    # fmt: off
     for seed in cfg.seeds:
         for p in cfg.ps:
             study, env, env_kwargs = f"p={p:g}", cfg.env, {**cfg.env_options(), "p": p}
-            demos = stages.demonstrations(
-                run, env, env_kwargs, expert, cfg.n_demos, seed, study=study
-            )
-            posterior = stages.posterior(
-                run, demos, cfg.birl_options(), seed, study=study, env_id=env, env_kwargs=env_kwargs
-            )
+            demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
+                                          study=study)
+            posterior = stages.posterior(run, demos, cfg.birl_options(), seed, study=study,
+                                         env_id=env, env_kwargs=env_kwargs)
             posteriors.append(stages.posterior_row(study, seed, posterior, cfg.ambiguity, {"p": p}))
             for shift in cfg.shifts:
-                layouts = EvalLayouts.draw(
-                    env, None if shift == "train" else shift, cfg.n_episodes, seed, cfg.gamma,
-                    **env_kwargs,
-                )  # fmt: skip
+                layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma,
+                                           **env_kwargs)
                 for agent in cfg.agents:
-                    plans = stages.plan(
-                        run, agent, posterior, layouts, seed, study=study,
-                        agent_samples=cfg.agent_samples,
-                    )  # fmt: skip
-                    cells.append(
-                        stages.evaluation(
-                            run, plans, layouts, seed, study=study, posterior=posterior,
-                            alpha=cfg.frontier_alpha, tags={"p": p},
-                        )
-                    )  # fmt: skip
-            frontiers.append(
-                stages.frontier(
-                    run, posterior, layouts, cfg.frontier_lams, cfg.frontier_alpha, seed,
-                    study=study, agent_samples=cfg.agent_samples,
-                )
-            )  # fmt: skip
+                    plans = stages.plan(run, agent, posterior, layouts, seed, study=study,
+                                        agent_samples=cfg.agent_samples)
+                    cells.append(stages.evaluation(run, plans, layouts, seed, study=study,
+                                                   posterior=posterior, alpha=cfg.frontier_alpha,
+                                                   tags={"p": p}))
+            frontiers.append(stages.frontier(run, posterior, layouts, cfg.frontier_lams,
+                                             cfg.frontier_alpha, seed, study=study,
+                                             agent_samples=cfg.agent_samples))
+    # fmt: on
     results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
     figures = plot_run(run.path)
     run.finish("complete")

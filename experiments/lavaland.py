@@ -69,48 +69,23 @@ def main(argv=None) -> int:
     run = stages.start(STUDY, cfg, flags)
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     cells, frontiers, posteriors = [], [], []
+    # fmt: off
     for seed in cfg.seeds:
         demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed, study=STUDY)
-        posterior = stages.posterior(
-            run, demos, cfg.birl_options(), seed, study=STUDY, env_id=env, env_kwargs=env_kwargs
-        )
+        posterior = stages.posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
+                                     env_id=env, env_kwargs=env_kwargs)
         posteriors.append(stages.posterior_row(STUDY, seed, posterior))
         for shift in cfg.shifts:
-            layouts = EvalLayouts.draw(
-                env,
-                None if shift == "train" else shift,
-                cfg.n_episodes,
-                seed,
-                cfg.gamma,
-                **env_kwargs,
-            )
+            layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma, **env_kwargs)
             for agent in cfg.agents:
-                plans = stages.plan(
-                    run,
-                    agent,
-                    posterior,
-                    layouts,
-                    seed,
-                    study=STUDY,
-                    agent_samples=cfg.agent_samples,
-                )
-                cells.append(
-                    stages.evaluation(
-                        run,
-                        plans,
-                        layouts,
-                        seed,
-                        study=STUDY,
-                        posterior=posterior,
-                        alpha=cfg.frontier_alpha,
-                    )
-                )
-        frontiers.append(
-            stages.frontier(
-                run, posterior, layouts, cfg.frontier_lams, cfg.frontier_alpha, seed,
-                study=STUDY, agent_samples=cfg.agent_samples,
-            )
-        )  # fmt: skip
+                plans = stages.plan(run, agent, posterior, layouts, seed, study=STUDY,
+                                    agent_samples=cfg.agent_samples)
+                cells.append(stages.evaluation(run, plans, layouts, seed, study=STUDY,
+                                               posterior=posterior, alpha=cfg.frontier_alpha))
+        frontiers.append(stages.frontier(run, posterior, layouts, cfg.frontier_lams,
+                                         cfg.frontier_alpha, seed, study=STUDY,
+                                         agent_samples=cfg.agent_samples))
+    # fmt: on
     results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
     figures = plot_run(run.path)
     run.finish("complete")

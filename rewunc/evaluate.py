@@ -97,9 +97,11 @@ class EvalLayouts:
         **env_kwargs,
     ) -> EvalLayouts:
         """Draw ``n_episodes`` reset seeds from (seed, env, shift); where the env is tabular,
-        solve each layout for the Oracle."""
+        solve each layout for the Oracle. ``shift`` None or "train" is the training
+        distribution."""
         from rewunc.agents.tabular import Oracle
 
+        shift = None if shift in (None, "train") else shift
         if n_episodes < 1:
             raise ValueError(f"n_episodes: expected >= 1, got {n_episodes}")
         if not 0.0 <= gamma < 1.0:

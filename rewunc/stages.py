@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import warnings
@@ -53,7 +54,7 @@ from rewunc.posterior import RewardPosterior
 from rewunc.protocol import feature_names, is_tabular, shifts
 from rewunc.risk import RiskError, check_alpha, cvar, sample_returns
 from rewunc.rollout import collect
-from rewunc.runs import Run, slug
+from rewunc.runs import Run, RunError, slug
 
 TRAIN = "train"
 
@@ -109,7 +110,7 @@ class StudyConfig:
         require_int(self.num_warmup, "num_warmup", 0)
         require(self.max_tree_depth <= 20, "max_tree_depth", "at most 20", self.max_tree_depth)
         for name in ("expert_beta", "birl_beta", "prior_scale"):
-            require_number(getattr(self, name), name, 0.0, math_inf, lo_open=True, hi_open=True)
+            require_number(getattr(self, name), name, 0.0, math.inf, lo_open=True, hi_open=True)
         require_number(self.gamma, "gamma", 0.0, 1.0, hi_open=True)
         require_number(self.frontier_alpha, "frontier_alpha", 0.0, 1.0, lo_open=True)
         require_distinct(self.frontier_lams, "frontier_lams")
@@ -204,8 +205,6 @@ class StudyConfig:
         )
 
 
-math_inf = float("inf")
-
 
 def check_ps(ps: Sequence[float]) -> None:
     """A sweep's ``--ps``: distinct probabilities."""
@@ -243,8 +242,6 @@ def contrast(term: str, names: Sequence[str]) -> np.ndarray:
 
 def start(experiment: str, config, flags) -> Run:
     """The run folder ``<out>/<experiment>/<name>`` for a validated config (RUN_FLAGS)."""
-    from rewunc.runs import RunError
-
     name = flags.name or ("fast" if flags.fast else "default")
     try:
         run = Run.start(

@@ -182,3 +182,46 @@ def test_cli_lists_environments_and_refuses_unknown_experiments(capsys):
     with pytest.raises(SystemExit):
         main(["run", "lavaland", "--seeds", "0", "0"])
     assert main(["plot", "/nonexistent/run"]) == 2
+
+
+def test_rewunc_and_the_flagship_need_neither_torch_nor_sb3():
+    code = (
+        "import sys\n"
+        "class Block:  # any import of torch or stable_baselines3 now fails\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'stable_baselines3'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import rewunc, rewunc.stages, rewunc.plots, rewunc.agents, rewunc.envs\n"
+        "from rewunc.experiments import lavaland, corner_goal, color_goal\n"
+        "import gymnasium as gym\n"
+        "gym.make('rewunc/LavaLand-v0')\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    # and importing rewunc imports no environment module (no import circle)
+    code = "import sys, rewunc; assert 'rewunc.envs' not in sys.modules, sorted(sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_the_flagship_runs_on_a_users_gridworld(tmp_path, monkeypatch, capsys):
+    """`rewunc run lavaland --env module:Id` imports the user's module and studies its env."""
+    from rewunc.cli import main
+
+    monkeypatch.syspath_prepend(str(ROOT / "docs" / "examples"))
+    args = ["run", "lavaland", "--fast", "--quiet", "--out", str(tmp_path)]
+    args += ["--env", "ice_pond:ice_pond/IcePond-v0", "--anchor-feature", "goal"]
+    args += ["--shifts", "train", "thin_ice", "--agents", "BayesMean", "CVaR(alpha=0.9)"]
+    assert main(args + ["--n-episodes", "4"]) == 0
+    results = pd.read_csv(tmp_path / "lavaland" / "fast" / "results.csv")
+    assert set(results["env"]) == {"ice_pond:ice_pond/IcePond-v0"}
+    assert set(results["shift"]) == {"train", "thin_ice"} and "regret" in results
+    # a non-tabular env is refused up front, naming --env, with no folder made
+    with pytest.raises(SystemExit):
+        main(["run", "lavaland", "--fast", "--out", str(tmp_path / "b"), "--env",
+              "point_goal:point_goal/PointGoal-v0", "--anchor-feature", "goal"])  # fmt: skip
+    assert "--env: point_goal:point_goal/PointGoal-v0 has no to_mdp()" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
