@@ -770,7 +770,7 @@ def sweep(
             )
         ax.set_ylim(-0.03, 1.03)
         ax.set_xticks(ps)
-        ax.set_xlabel("p (points dodged sideways)")
+        ax.set_xlabel("p (agents offset slightly sideways to stay visible)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     handles, labels = axes[1].get_legend_handles_labels()
