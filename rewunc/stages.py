@@ -205,7 +205,6 @@ class StudyConfig:
         )
 
 
-
 def check_ps(ps: Sequence[float]) -> None:
     """A sweep's ``--ps``: distinct probabilities."""
     require_distinct(ps, "ps")
