@@ -37,8 +37,11 @@ class ColorGoalConfig(stages.StudyConfig):
     ambiguity: tuple[str, ...] = ("red-blue", "circle-square")
 
     def __post_init__(self):
-        stages.check_ps(self.ps)
+        stages.check_ps(self.ps, self.env_options())
         super().__post_init__()
+
+    def study_env_kwargs(self) -> dict:
+        return {**self.env_options(), "p": self.ps[0]}
 
 
 def main(argv=None) -> int:

@@ -49,8 +49,11 @@ class CornerGoalConfig(stages.StudyConfig):
     ambiguity: tuple[str, ...] = ("goal", "corner")
 
     def __post_init__(self):
-        stages.check_ps(self.ps)
+        stages.check_ps(self.ps, self.env_options())
         super().__post_init__()
+
+    def study_env_kwargs(self) -> dict:
+        return {**self.env_options(), "p": self.ps[0]}
 
 
 FAST = dict(
@@ -78,7 +81,7 @@ def sweep(experiment: str, cfg, flags) -> int:
         for p in cfg.ps:
             study, env, env_kwargs = f"p={p:g}", cfg.env, {**cfg.env_options(), "p": p}
             demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
-                                          study=study)
+                                          study=study, gamma=cfg.gamma)
             posterior = stages.posterior(run, demos, cfg.birl_options(), seed, study=study,
                                          env_id=env, env_kwargs=env_kwargs)
             posteriors.append(stages.posterior_row(study, seed, posterior, cfg.ambiguity, {"p": p}))

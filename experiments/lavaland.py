@@ -71,10 +71,11 @@ def main(argv=None) -> int:
     cells, frontiers, posteriors = [], [], []
     # fmt: off
     for seed in cfg.seeds:
-        demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed, study=STUDY)
+        demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
+                                      study=STUDY, gamma=cfg.gamma)
         posterior = stages.posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
                                      env_id=env, env_kwargs=env_kwargs)
-        posteriors.append(stages.posterior_row(STUDY, seed, posterior))
+        posteriors.append(stages.posterior_row(STUDY, seed, posterior, cfg.ambiguity))
         for shift in cfg.shifts:
             layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma, **env_kwargs)
             for agent in cfg.agents:

@@ -45,7 +45,7 @@ def _plot(run_dir: str) -> int:
 
     try:
         written = plot_run(run_dir)
-    except (RunError, FileNotFoundError) as err:
+    except (RunError, OSError, ValueError) as err:  # ValueError: our file errors, pandas'
         print(f"error: {err}", file=sys.stderr)
         return 2
     for path in written:
@@ -92,14 +92,18 @@ def _check_env(env_id: str, env_kwargs: str | None) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="rewunc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="rewunc", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run an experiment", add_help=False)
+    run = sub.add_parser("run", help="run an experiment", add_help=False, allow_abbrev=False)
     run.add_argument("experiment", choices=sorted(EXPERIMENTS))
-    plot = sub.add_parser("plot", help="redraw a run's figures from disk")
+    plot = sub.add_parser("plot", help="redraw a run's figures from disk", allow_abbrev=False)
     plot.add_argument("run_dir")
     sub.add_parser("envs", help="list the registered environments")
-    check = sub.add_parser("check-env", help="check an environment (protocol, gymnasium, ...)")
+    check = sub.add_parser(
+        "check-env", help="check an environment (protocol, gymnasium, ...)", allow_abbrev=False
+    )
     check.add_argument("env_id", help="a registered id, e.g. rewunc/LavaLand-v0 or pkg:Env-v0")
     check.add_argument("--env-kwargs", help="constructor keywords as JSON, e.g. '{\"size\": 6}'")
     args, rest = parser.parse_known_args(argv)

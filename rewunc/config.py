@@ -134,4 +134,4 @@ def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None
 
 
 def _safe_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name

@@ -8,13 +8,16 @@ training), **hazard** (an unsafe failure) and **timeout**. Per (env, shift, agen
   ``hazard_rate``; ``timeout_rate``;
 - ``return``: the mean undiscounted return of an episode (the env's true reward);
 - ``regret`` (only where the env has ``to_mdp()``): V*(s₀) − G_γ, the Oracle's exact discounted
-  value on the episode's own layout minus the episode's discounted return. Envs without an
-  MDP simply have no regret column.
+  value on the episode's own layout minus the episode's discounted return: an unbiased estimate
+  of the policy's regret up to the env's step limit (V* is the infinite-horizon value, so an
+  episode cut at the limit can show a small negative regret). Envs without an MDP simply have
+  no regret column.
 
 Intervals (``<metric>_lo``, ``<metric>_hi``, and the ``interval`` column saying which): with one
 seed, 95% Wilson score intervals for rates (never zero-width at 0 or 1) and a percentile
 bootstrap over episodes for return and regret; with several seeds, 95% Student-t intervals over
-the seeds' means (seeds are the unit of replication).
+the seeds' means (seeds are the unit of replication), for rates widened to at least the Wilson
+interval of all the episodes, so that seeds that agree exactly do not claim certainty.
 
 Every agent in a shift sees the same layouts (a paired comparison), and every episode's action
 noise is seeded from (seed, env, shift, agent, episode), so a cell's result does not depend on
@@ -104,8 +107,8 @@ class EvalLayouts:
         shift = None if shift in (None, "train") else shift
         if n_episodes < 1:
             raise ValueError(f"n_episodes: expected >= 1, got {n_episodes}")
-        if not 0.0 <= gamma < 1.0:
-            raise ValueError(f"gamma: expected a discount in [0, 1), got {gamma}")
+        if not 0.0 < gamma < 1.0:
+            raise ValueError(f"gamma: expected a discount in (0, 1), got {gamma}")
         rng = np.random.default_rng(stable_seed(seed, "evaluate", env_id, shift_name(shift)))
         seeds = rng.integers(2**31 - 1, size=n_episodes)
         env = gym.make(env_id, shift=shift, **env_kwargs)
@@ -216,10 +219,13 @@ def t_interval(means: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return float(centre - half), float(centre + half)
 
 
-def interval_label(n_episodes: int, n_seeds: int) -> str:
+def interval_label(n_episodes: int, n_seeds: int, values: Sequence[str] = VALUES) -> str:
     if n_seeds > 1:
-        return f"95% Student-t over {n_seeds} seeds"
-    return f"95% Wilson (rates), bootstrap (return, regret) over {n_episodes} episodes"
+        return (
+            f"95% Student-t over {n_seeds} seeds (rates: at least the Wilson interval of all "
+            f"{n_episodes} episodes)"
+        )
+    return f"95% Wilson (rates), bootstrap ({', '.join(values)}) over {n_episodes} episodes"
 
 
 def aggregate(
@@ -245,13 +251,14 @@ def aggregate(
             values[m] = np.array([float(e[m]) for e in eps])
         distinct = list(dict.fromkeys(seeds.tolist()))
         row = {**dict(zip(by, key, strict=True)), "episodes": len(eps), "seeds": len(distinct)}
-        row["interval"] = interval_label(len(eps), len(distinct))
+        row["interval"] = interval_label(len(eps), len(distinct), values_of)
         rng = np.random.default_rng(stable_seed("bootstrap", *key))
         for metric, v in values.items():
             if len(distinct) > 1:
                 lo, hi = t_interval([v[seeds == s].mean() for s in distinct])
-                if metric in RATES:
-                    lo, hi = max(0.0, lo), min(1.0, hi)
+                if metric in RATES:  # seeds that agree exactly must not claim certainty
+                    w_lo, w_hi = wilson_interval(v.sum(), len(v))
+                    lo, hi = max(0.0, min(lo, w_lo)), min(1.0, max(hi, w_hi))
             elif metric in RATES:
                 lo, hi = wilson_interval(v.sum(), len(v))
             else:

@@ -461,6 +461,8 @@ def risk_frontier(
         "risk_frontier: frontier",
     )
     shift, alpha = frontier["shift"].iloc[0], frontier["alpha"].iloc[0]
+    n_seeds = frontier["seed"].nunique() if "seed" in frontier else 1
+    over = "test layouts" if n_seeds == 1 else f"test layouts and {n_seeds} seeds' posteriors"
     curve = frontier.groupby("lam")[["posterior_cvar", "posterior_mean", "true_value"]].mean()
     fig, (ax, ax2) = plt.subplots(
         1, 2, figsize=(14, 5.2), width_ratios=(1.35, 1), layout="constrained"
@@ -496,7 +498,7 @@ def risk_frontier(
     ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return{scale}")
     ax.set_ylabel("posterior expected return")
     ax.set_title(
-        f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over test layouts)", fontsize=10
+        f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over {over})", fontsize=10
     )
     ax.grid(alpha=0.3)
     ax.margins(y=0.08)
@@ -516,7 +518,7 @@ def risk_frontier(
         ax2.axhline(oracle, color="black", ls="--", lw=1, label="Oracle (true reward)")
     ax2.set_xlabel("λ (1: posterior mean only, 0: CVaR only)")
     ax2.set_ylabel("true expected discounted return")
-    ax2.set_title("what each λ actually earns (mean over test layouts)", fontsize=10)
+    ax2.set_title(f"what each λ actually earns (mean over {over})", fontsize=10)
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.canvas.draw()  # lay the figure out, then freeze it: labels are placed in pixels

@@ -143,8 +143,9 @@ class RewardPosterior:
             arrays = read_npz(_sibling(path, ".npz"))
         except (OSError, ValueError) as err:
             raise PosteriorError(f"{path}: cannot read the posterior: {err}") from err
-        if meta.get("format") != "rewunc.posterior.v1":
-            raise PosteriorError(f"{path}.json: unknown format {meta.get('format')!r}")
+        if not isinstance(meta, dict) or meta.get("format") != "rewunc.posterior.v1":
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise PosteriorError(f"{path}.json: not a rewunc posterior (format {found!r})")
         if "weights" not in arrays or "chain" not in arrays:
             raise PosteriorError(f"{path}.npz: missing 'weights' or 'chain'")
         if arrays["weights"].shape[0] != meta.get("n_samples"):

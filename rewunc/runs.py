@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -58,6 +59,10 @@ PACKAGES = (
     "torch",
     "stable-baselines3",
 )
+
+
+class RunProvenanceWarning(UserWarning):
+    """A run is resumed with other code (git commit or package versions) than it was made with."""
 
 
 class RunError(RuntimeError):
@@ -116,7 +121,10 @@ class Run:
                 f"{path} exists and is not a rewunc run (no {CONFIG} and {STAGES}/){older}; "
                 "not touching it"
             )
-        fresh = _build(path, experiment, name, config)
+        try:
+            fresh = _build(path, experiment, name, config)
+        except OSError as err:  # e.g. --out names a file, or a folder we may not write
+            raise RunError(f"{path}: cannot create the run ({err})") from err
         try:
             if force and _is_run(path):
                 shutil.rmtree(path)
@@ -144,6 +152,21 @@ class Run:
             raise RunError(
                 f"{path}: cannot resume with a different configuration (differs in {differs}); "
                 "use another --name, or --force"
+            )
+        then, now = stored.get("provenance") or {}, provenance()
+        changed = [
+            f"{name} {then.get('packages', {}).get(name)} -> {version}"
+            for name, version in now["packages"].items()
+            if then.get("packages", {}).get(name) not in (None, version)
+        ]
+        if then.get("git_commit") and then.get("git_commit") != now["git_commit"]:
+            changed.append(f"git commit {then['git_commit'][:10]} -> {str(now['git_commit'])[:10]}")
+        if changed:
+            warnings.warn(
+                f"{path}: resuming a run made with other code ({'; '.join(changed)}); finished "
+                "stages are kept as they are",
+                RunProvenanceWarning,
+                stacklevel=3,
             )
         run = cls(path)
         problems, markers = [], []
@@ -184,13 +207,19 @@ class Run:
         markers.sort(key=lambda m: (m["finished"], m["key"]))
         return {m["key"]: m for m in markers}
 
-    def finish(self, key: str, files: Sequence[str] = (), **info) -> None:
+    def finish(
+        self, key: str, files: Sequence[str] = (), *, inputs: Sequence[str] = (), **info
+    ) -> None:
         """Record stage ``key`` as finished, after its ``files`` (relative to the run folder) are
-        written: their sizes and sha256 are taken now, and checked on resume."""
-        if isinstance(files, str):
-            raise RunError(f"stage {key!r}: files must be a list of paths, not {files!r}")
-        if {"key", "finished", "files"} & set(info):
-            raise RunError(f"stage {key!r}: 'key', 'finished' and 'files' are kept for the marker")
+        written: their sizes and sha256 are taken now, and checked on resume. ``inputs`` are the
+        run's files the stage was computed from (e.g. the posterior a plan used): their sha256
+        is recorded too, so a stage whose input changed since (a redone posterior) is stale."""
+        if isinstance(files, str) or isinstance(inputs, str):
+            raise RunError(f"stage {key!r}: files and inputs must be lists of paths")
+        if {"key", "finished", "files", "inputs"} & set(info):
+            raise RunError(
+                f"stage {key!r}: 'key', 'finished', 'files' and 'inputs' are kept for the marker"
+            )
         target = self.path / STAGES / _marker_name(key)
         other = self._read_marker(target)
         if other is not None and other.get("key") != key:
@@ -207,7 +236,15 @@ class Run:
                 "size": self.file(relative).stat().st_size,
                 "sha256": _sha256(self.file(relative)),
             }
+        used = {}
+        for relative in inputs:
+            relative = _relative(key, relative)
+            if not self.file(relative).is_file():
+                raise RunError(f"stage {key!r} cannot finish: its input {relative} is missing")
+            used[relative] = _sha256(self.file(relative))
         marker = {"key": key, "finished": time.time(), "files": recorded, **info}
+        if used:
+            marker["inputs"] = used
         try:
             text = json.dumps(marker, indent=2, default=_plain) + "\n"
         except (TypeError, ValueError) as err:
@@ -249,6 +286,12 @@ class Run:
             else:
                 continue
             problems.append(f"{relative}: {change} (stage {key!r})")
+        for relative, sha in (marker.get("inputs") or {}).items():
+            path = self.file(relative)
+            if not path.is_file() or _sha256(path) != sha:
+                problems.append(
+                    f"{relative}: changed since stage {key!r} was computed from it (stale)"
+                )
         return problems
 
     def _read_marker(self, path: Path) -> dict | None:
@@ -269,6 +312,13 @@ class Run:
             and isinstance(marker.get("key"), str)
             and isinstance(marker.get("finished"), int | float)
             and isinstance(marker.get("files"), dict)
+            and all(
+                isinstance(f, dict)
+                and isinstance(f.get("size"), int)
+                and isinstance(f.get("sha256"), str)
+                for f in marker["files"].values()
+            )
+            and isinstance(marker.get("inputs", {}), dict)
         ):
             raise RunError(
                 f"{path}: not a stage marker (needs 'key', 'finished', 'files'); delete it to "
@@ -290,15 +340,18 @@ class Run:
     def read_table(self, relative: str) -> pd.DataFrame:
         return pd.read_csv(self.file(relative), keep_default_na=False, na_values=["NaN", "nan"])
 
-    def cell(self, key: str, compute: Callable[[], list[dict]]) -> pd.DataFrame:
-        """The episodes of cell ``key``: read back if finished (after verifying its file), else
-        ``compute()`` rows, save them (``cells/<slug>.csv``) and mark the cell finished."""
+    def cell(
+        self, key: str, compute: Callable[[], list[dict]], inputs: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        """The episodes of cell ``key``: read back if finished (after verifying its file and
+        ``inputs``), else ``compute()`` rows, save them (``cells/<slug>.csv``) and mark the cell
+        finished."""
         relative = f"cells/{slug(key)}.csv"
         if not self.done(key):
             self.claim(key, relative)
             rows = compute()
             self.write_table(relative, rows)
-            self.finish(key, files=[relative], rows=len(rows))
+            self.finish(key, files=[relative], inputs=inputs, rows=len(rows))
         elif problems := self.verify(key):
             raise RunError(
                 f"{self.path}: {'; '.join(problems)}; restore it, or delete "

@@ -3,11 +3,13 @@
     demonstrations → posterior → agent plan → evaluation cell → aggregate
 
 Each stage is keyed ``<study>/seed<s>/...`` in a :class:`~rewunc.runs.Run`: if the run already
-holds that stage (finished and verified), its files are read back; otherwise it is computed, its
-files are written atomically and only then is it marked finished. So a killed run resumes with
-``--resume`` by redoing only what was cut off, and processes that share a run folder (a sweep)
-never write one file twice. Experiment scripts call these functions in plain loops (see
-``experiments/lavaland.py``).
+holds that stage (finished, its files intact and the inputs it was computed from unchanged), its
+files are read back; otherwise it is computed, its files are written atomically and only then is
+it marked finished. So a killed run resumes with ``--resume`` by redoing only what was cut off,
+and processes that share a run folder never lose each other's finished stages (two processes
+that start the same stage at once both compute it, and the last marker wins: the results are
+the same, since a stage is a function of its config and seed). Experiment scripts call these
+functions in plain loops (see ``experiments/lavaland.py``).
 
 :class:`StudyConfig` holds the flags every BIRL study shares and validates them up front.
 """
@@ -57,6 +59,7 @@ from rewunc.rollout import collect
 from rewunc.runs import Run, RunError, slug
 
 TRAIN = "train"
+MAX_SEED = 2**31 - 1  # seeds become PRNG keys and reset seeds; larger ones would wrap or fail
 
 
 # ---- configuration -----------------------------------------------------------------------
@@ -103,6 +106,7 @@ class StudyConfig:
         require_distinct(self.seeds, "seeds")
         for s in self.seeds:
             require_int(s, "seeds", 0)
+            require(s <= MAX_SEED, "seeds", f"at most {MAX_SEED} (2^31 - 1)", s)
         for name in ("n_demos", "num_samples", "num_chains", "max_tree_depth"):
             require_int(getattr(self, name), name, 1)
         for name in ("n_episodes", "agent_samples"):
@@ -111,15 +115,17 @@ class StudyConfig:
         require(self.max_tree_depth <= 20, "max_tree_depth", "at most 20", self.max_tree_depth)
         for name in ("expert_beta", "birl_beta", "prior_scale"):
             require_number(getattr(self, name), name, 0.0, math.inf, lo_open=True, hi_open=True)
-        require_number(self.gamma, "gamma", 0.0, 1.0, hi_open=True)
+        require_number(self.gamma, "gamma", 0.0, 1.0, lo_open=True, hi_open=True)
         require_number(self.frontier_alpha, "frontier_alpha", 0.0, 1.0, lo_open=True)
         require_distinct(self.frontier_lams, "frontier_lams")
         for lam in self.frontier_lams:
             require_number(lam, "frontier_lams", 0.0, 1.0)
         require(
-            len(self.anchor_prior) == 2 and self.anchor_prior[1] > 0,
+            len(self.anchor_prior) == 2
+            and all(math.isfinite(x) for x in self.anchor_prior)
+            and self.anchor_prior[1] > 0,
             "anchor_prior",
-            "two numbers: mean and sd > 0",
+            "two finite numbers: mean and sd > 0",
             self.anchor_prior,
         )
         require_distinct(self.agents, "agents")
@@ -135,13 +141,15 @@ class StudyConfig:
                 "evaluation layouts, which the regret form needs)",
                 spec,
             )
+        names = [agent_name(make_agent(spec)) for spec in self.agents]
+        if len(set(names)) < len(names):
+            raise ConfigError(f"--agents: {list(self.agents)} name the same agent twice ({names})")
         self._check_env()
 
     def _check_env(self) -> None:
         """The env exists, is tabular (Boltzmann demonstrations, LP agents) and has the shifts,
         anchor feature and contrasts the flags name."""
-        kwargs = self.env_options()
-        env = make_env(self.env, None, kwargs, field="env")
+        env = make_env(self.env, None, self.study_env_kwargs(), field="env")
         try:
             names, known = feature_names(env), (TRAIN, *shifts(env))
             if not is_tabular(env):
@@ -149,6 +157,11 @@ class StudyConfig:
                     f"--env: {self.env} has no to_mdp(); this study's Boltzmann demonstrations "
                     "and exact planners need a tabular env (see docs/plugging_in.md for "
                     "preference-based inference on any env)"
+                )
+            if getattr(env.unwrapped, "true_weights", None) is None:
+                raise ConfigError(
+                    f"--env: {self.env} has no true_weights; this study's expert, Oracle, regret "
+                    "and risk frontier need the designer's reward"
                 )
         finally:
             env.close()
@@ -173,6 +186,10 @@ class StudyConfig:
                 contrast(term, names)
             except ConfigError as err:
                 raise ConfigError(f"--ambiguity: {err}") from err
+
+    def study_env_kwargs(self) -> dict:
+        """The keywords of one study's env (a sweep adds its ``p``), for validation."""
+        return self.env_options()
 
     def env_options(self) -> dict:
         try:
@@ -205,11 +222,16 @@ class StudyConfig:
         )
 
 
-def check_ps(ps: Sequence[float]) -> None:
-    """A sweep's ``--ps``: distinct probabilities."""
+def check_ps(ps: Sequence[float], env_kwargs: dict) -> None:
+    """A sweep's ``--ps``: probabilities distinct in their study labels ("p=<p:g>"), and not
+    also given in ``--env-kwargs``."""
     require_distinct(ps, "ps")
     for p in ps:
         require_number(p, "ps", 0.0, 1.0)
+    labels = [f"p={p:g}" for p in ps]
+    require(len(set(labels)) == len(labels), "ps", "values distinct to 6 digits", list(ps))
+    if "p" in env_kwargs:
+        raise ConfigError("--env-kwargs: 'p' is the sweep's variable; give it with --ps")
 
 
 def make_env(env_id: str, shift: str | None, kwargs: dict, *, field: str = "env") -> gym.Env:
@@ -262,6 +284,25 @@ def start(experiment: str, config, flags) -> Run:
     return run
 
 
+def _done(run: Run, key: str) -> bool:
+    """Whether ``key`` has finished, its files intact and its inputs unchanged since (else a
+    RunError naming each problem: a stage is never silently read back stale)."""
+    if not run.done(key):
+        return False
+    if problems := run.verify(key):
+        raise RunError(
+            f"{run.path}: {'; '.join(problems)}; restore the file, or delete the marker in "
+            "stages/ of each stage named to redo it"
+        )
+    return True
+
+
+def _files_of(run: Run, key: str) -> list[str]:
+    """The files finished stage ``key`` wrote ([] if it has not finished)."""
+    marker = run.stage(key)
+    return sorted(marker["files"]) if marker else []
+
+
 def _say(run: Run, message: str) -> None:
     if not getattr(run, "quiet", False):
         print(message, flush=True)
@@ -284,7 +325,7 @@ def demonstrations(
     """``n_episodes`` demonstrations by ``expert`` on the training distribution."""
     key = f"{study}/seed{seed}/demonstrations"
     relative = f"demos_{slug(f'{study}/seed{seed}')}.npz"
-    if not run.done(key):
+    if not _done(run, key):
         _say(run, f"[{study} seed {seed}] {n_episodes} demonstrations by {expert}")
         demos = collect(env_id, expert, n_episodes, seed, gamma=gamma, **env_kwargs)
         demos.save(run.claim(key, relative), force=True)
@@ -308,7 +349,8 @@ def posterior(
     key = f"{study}/seed{seed}/posterior"
     stem = f"posterior_{slug(f'{study}/seed{seed}')}"
     files = [f"{stem}.npz", f"{stem}.json"]
-    if not run.done(key):
+    inputs = _files_of(run, f"{study}/seed{seed}/demonstrations")
+    if not _done(run, key):
         _say(run, f"[{study} seed {seed}] BIRL posterior (NUTS)")
         birl = BIRL(progress_bar=not getattr(run, "quiet", False), **birl_options)
         with warnings.catch_warnings(record=True) as caught:
@@ -325,6 +367,7 @@ def posterior(
         run.finish(
             key,
             files=files,
+            inputs=inputs,
             kind="posterior",
             study=study,
             seed=seed,
@@ -364,7 +407,8 @@ def plan(
     name = agent_name(make_agent(agent))
     key = f"{study}/seed{seed}/{shift_name(layouts.shift)}/{name}/plan"
     relative = f"plans/{slug(key)}.npz"
-    if not run.done(key):
+    inputs = _files_of(run, f"{study}/seed{seed}/posterior")
+    if not _done(run, key):
         if layouts.mdps is None:
             raise AgentError(f"{name} plans on each layout's MDP; {layouts.env_id} has none")
         agent_obj = make_agent(agent)
@@ -373,7 +417,9 @@ def plan(
             agent_obj, thin(posterior, agent_samples) if uses_lp else posterior, layouts.mdps
         )
         plans.save(run.claim(key, relative), force=True)
-        run.finish(key, files=[relative], kind="plan", study=study, seed=seed, agent=name)
+        run.finish(
+            key, files=[relative], inputs=inputs, kind="plan", study=study, seed=seed, agent=name
+        )
     return LayoutPlans.load(run.file(relative))
 
 
@@ -400,6 +446,7 @@ def evaluation(
     if name is None:
         raise ValueError("evaluation: name the agent of a policy that is not a LayoutPlans")
     key = f"{study}/seed{seed}/{shift_name(layouts.shift)}/{name}"
+    inputs = _files_of(run, f"{key}/plan") + _files_of(run, f"{study}/seed{seed}/posterior")
 
     def compute():
         _say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {name}")
@@ -420,7 +467,7 @@ def evaluation(
         rows = evaluate(pols, layouts, name=name, seed=seed, extra=extra)
         return [{"study": study, **(tags or {}), **r} for r in rows]
 
-    return run.cell(key, compute)
+    return run.cell(key, compute, inputs=inputs)
 
 
 def frontier(
@@ -463,8 +510,7 @@ def frontier(
                 )
         return rows
 
-    frame = run.cell(key, compute)
-    return frame
+    return run.cell(key, compute, inputs=_files_of(run, f"{study}/seed{seed}/posterior"))
 
 
 def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), tags=None) -> dict:

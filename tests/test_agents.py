@@ -180,3 +180,9 @@ def test_agent_specs_round_trip_and_refuse_bad_input():
         make_agent("BROIL(lam=0.5, alpha=1.5)")
     with pytest.raises(AgentError, match="not a number"):
         make_agent("CVaR(alpha=high)")
+    with pytest.raises(AgentError, match="expected true or false"):
+        make_agent("CVaR(alpha=0.9, regret=1)")  # once silently the robust form
+    with pytest.raises(AgentError, match="given twice"):
+        make_agent("CVaR(alpha=0.9, alpha=0.5)")
+    # names keep every digit, so distinct parameters never share a name (or a stage key)
+    assert agent_name(make_agent("PessimisticReward(q=0.050000001)")) != "PessimisticReward(q=0.05)"

@@ -163,3 +163,16 @@ def test_a_non_tabular_env_has_no_regret_column():
     assert all("regret" not in r and "oracle_value" not in r for r in rows)
     (row,) = aggregate(rows)
     assert "regret" not in row and row["goal_rate"] + row["timeout_rate"] == 1.0
+
+
+def test_seeds_that_agree_exactly_still_get_an_interval_of_positive_width():
+    """Two seeds with 10/12 goals each: Student-t alone would give [0.83, 0.83]."""
+    eps = [
+        {**_episode("goal" if i < 10 else "hazard", 1.0), "seed": s, "episode": i}
+        for s in range(2)
+        for i in range(12)
+    ]
+    (row,) = aggregate(eps)
+    assert row["goal_rate"] == pytest.approx(10 / 12)
+    assert (row["goal_rate_lo"], row["goal_rate_hi"]) == pytest.approx(wilson_interval(20, 24))
+    assert "at least the Wilson interval" in row["interval"]

@@ -49,7 +49,10 @@ def test_resume_creates_a_missing_run_and_ignores_provenance(tmp_path):
     config = json.loads((run.path / "config.json").read_text())
     config["provenance"]["packages"]["numpy"] = "0.0.1"  # an older numpy made it: still resumes
     write_json(run.path / "config.json", config, force=True)
-    assert Run.start(tmp_path, "exp", "new", {"x": 1}, resume=True).path == run.path
+    from rewunc.runs import RunProvenanceWarning
+
+    with pytest.warns(RunProvenanceWarning):  # resumes, saying the code differs
+        assert Run.start(tmp_path, "exp", "new", {"x": 1}, resume=True).path == run.path
 
 
 def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
@@ -319,3 +322,37 @@ def test_a_run_made_by_another_process_meanwhile_is_resumed_or_refused(tmp_path,
     monkeypatch.setattr(runs, "_build", build)
     assert Run.start(tmp_path, "exp", "b", {}).stages() == {}  # an empty folder is taken over
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["a", "b"]  # no leftovers
+
+
+def test_a_stage_whose_input_changed_is_stale(tmp_path):
+    """A plan computed from a posterior that was later redone differently is not reused."""
+    run = Run.start(tmp_path, "exp", "a", {"x": 1})
+    run.file("post.npz").write_bytes(b"first posterior")
+    run.finish("post", files=["post.npz"])
+    run.file("plan.npz").write_bytes(b"plan from the first posterior")
+    run.finish("plan", files=["plan.npz"], inputs=["post.npz"])
+    assert run.verify("plan") == []
+    run.file("post.npz").write_bytes(b"other posterior")  # the posterior stage is redone
+    run.finish("post", files=["post.npz"])
+    assert run.verify("post") == []
+    (problem,) = run.verify("plan")
+    assert "post.npz: changed since stage 'plan' was computed from it (stale)" in problem
+    with pytest.raises(RunError, match="stale"):
+        Run.start(tmp_path, "exp", "a", {"x": 1}, resume=True)
+
+
+def test_resuming_with_other_code_warns(tmp_path):
+    from rewunc.runs import RunProvenanceWarning
+
+    run = Run.start(tmp_path, "exp", "a", {"x": 1})
+    config = json.loads(run.file("config.json").read_text())
+    config["provenance"]["packages"]["numpy"] = "0.0.1"
+    run.file("config.json").write_text(json.dumps(config))
+    with pytest.warns(RunProvenanceWarning, match="numpy 0.0.1 ->"):
+        Run.start(tmp_path, "exp", "a", {"x": 1}, resume=True)
+
+
+def test_out_that_is_a_file_is_refused_cleanly(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunError, match="cannot create the run"):
+        Run.start(tmp_path / "afile", "exp", "a", {})

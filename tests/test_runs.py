@@ -126,7 +126,14 @@ REFUSED = [
     (["--seeds", "-1"], "--seeds: expected an integer >= 0"),
     (["--num-samples", "0"], "--num-samples: expected an integer >= 1"),
     (["--num-chains", "0"], "--num-chains: expected an integer >= 1"),
-    (["--gamma", "1.5"], r"--gamma: expected a number in \[0, 1\)"),
+    (["--gamma", "1.5"], r"--gamma: expected a number in \(0, 1\)"),
+    (["--gamma", "0"], r"--gamma: expected a number in \(0, 1\)"),
+    (["--seeds", "99999999999999999999"], r"--seeds: expected at most 2147483647"),
+    (["--anchor-prior", "nan", "0.05"], "--anchor-prior: expected two finite numbers"),
+    (["--agents", "CVaR(alpha=0.9)", "CVaR(alpha=0.90)"], "name the same agent twice"),
+    (["--agents", "CVaR(alpha=0.9, regret=1)"], "regret='1': expected true or false"),
+    (["--agents", "CVaR(alpha=0.9, alpha=0.5)"], "alpha is given twice"),
+    (["--name", ".hidden"], "--name: expected a plain folder name"),
     (["--expert-beta", "-5"], r"--expert-beta: expected a number in \(0, inf\)"),
     (["--max-tree-depth", "0"], "--max-tree-depth: expected an integer >= 1"),
     (["--agents", "BROIL(lam=0.5, regret=true)"], "--agents: expected robust-form agents"),
@@ -163,6 +170,9 @@ def test_sweeps_refuse_bad_ps_and_contrasts(tmp_path, capsys):
     for main, args, message in (
         (corner_goal.main, ["--ps", "0", "1.5"], r"--ps: expected a number in \[0, 1\]"),
         (corner_goal.main, ["--ps", "0.1", "0.1"], "--ps: values must be distinct"),
+        (corner_goal.main, ["--ps", "0.5", "0.5000001"], "--ps: expected values distinct to 6"),
+        (corner_goal.main, ["--env-kwargs", '{"p": 0.1}'], "'p' is the sweep's variable"),
+        (corner_goal.main, ["--env", "rewunc/LavaLand-v0"], "unexpected keyword argument 'p'"),
         (color_goal.main, ["--ambiguity", "red-green", "circle"], "--ambiguity: contrast"),
     ):
         with pytest.raises(SystemExit):

@@ -294,15 +294,21 @@ def make_agent(spec: str):
     kwargs = {}
     for part in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
         key, sep, value = part.partition("=")
-        key = key.strip()
+        key, value = key.strip(), value.strip()
         if not sep or key not in cls.__dataclass_fields__:
             raise AgentError(
                 f"agent {spec!r}: unknown parameter {part!r}; "
                 f"{cls.__name__} takes {sorted(cls.__dataclass_fields__)}"
             )
-        value = value.strip()
+        if key in kwargs:
+            raise AgentError(f"agent {spec!r}: {key} is given twice")
+        if key == "regret":
+            if value.lower() not in ("true", "false"):
+                raise AgentError(f"agent {spec!r}: regret={value!r}: expected true or false")
+            kwargs[key] = value.lower() == "true"
+            continue
         try:
-            kwargs[key] = value.lower() == "true" if key == "regret" else float(value)
+            kwargs[key] = float(value)
         except ValueError as err:
             raise AgentError(f"agent {spec!r}: {key}={value!r} is not a number") from err
     try:
@@ -320,8 +326,9 @@ def agent_name(agent) -> str:
     """The canonical spec of an agent (round-trips through :func:`make_agent`)."""
     fields = {k: getattr(agent, k) for k in type(agent).__dataclass_fields__}
     fields = {k: v for k, v in fields.items() if not (k == "regret" and not v)}
+    # repr: the shortest text that round-trips, so distinct parameters get distinct names
     args = ", ".join(
-        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
+        f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
     )
     return f"{type(agent).__name__}({args})" if args else type(agent).__name__
 
