@@ -497,9 +497,7 @@ def risk_frontier(
     scale = " (symlog scale)" if symlog else ""
     ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return{scale}")
     ax.set_ylabel("posterior expected return")
-    ax.set_title(
-        f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over {over})", fontsize=10
-    )
+    ax.set_title(f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over {over})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.margins(y=0.08)
     ax.autoscale_view()
