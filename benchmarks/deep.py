@@ -1,0 +1,74 @@
+"""PPO steps per second: plain against the posterior-reward wrapper, side by side in one run.
+
+The same PPO (stable-baselines3, GridCNN features, 8 LavaLand envs in a DummyVecEnv, CPU) learns
+for ``--steps`` steps on the env's own reward, then through :class:`rewunc.agents.deep.
+PosteriorReward` with M = 1, 100 and 1000 posterior draws under each scalarisation. Medians over
+``--repeats``; the ratio is wrapped / plain steps per second. Target (issue #9): M = 1000 costs at
+most 10% of PPO's steps per second (ratio ≥ 0.90).
+
+    python benchmarks/deep.py [--steps 8192] [--repeats 3] [--draws 1 100 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+import rewunc  # noqa: F401  (registers the environments)
+from rewunc.agents.deep import SCALARISATIONS, GridCNN, PosteriorReward
+
+ENV = "rewunc/LavaLand-v0"
+
+
+def steps_per_second(venv, steps: int, seed: int) -> float:
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=256,
+        batch_size=256,
+        n_epochs=4,
+        policy_kwargs=dict(features_extractor_class=GridCNN),
+        seed=seed,
+        device="cpu",
+    )
+    t0 = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    parser.add_argument("--steps", type=int, default=8192)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--draws", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--envs", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+
+    def venv():
+        return make_vec_env(ENV, n_envs=args.envs, seed=0)
+
+    plain = statistics.median(steps_per_second(venv(), args.steps, r) for r in range(args.repeats))
+    print(f"PPO on {ENV}, {args.envs} envs, {args.steps} steps, median of {args.repeats}")
+    print(f"{'reward':>24s} {'steps/s':>9s} {'ratio':>6s}")
+    print(f"{'plain (env reward)':>24s} {plain:9.0f} {1.0:6.2f}")
+    for M in args.draws:
+        weights = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
+        for scalarisation in SCALARISATIONS:
+            sps = statistics.median(
+                steps_per_second(PosteriorReward(venv(), weights, scalarisation), args.steps, r)
+                for r in range(args.repeats)
+            )
+            label = f"M={M} {scalarisation}"
+            print(f"{label:>24s} {sps:9.0f} {sps / plain:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
