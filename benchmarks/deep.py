@@ -51,23 +51,26 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-
-    def venv():
-        return make_vec_env(ENV, n_envs=args.envs, seed=0)
-
-    plain = statistics.median(steps_per_second(venv(), args.steps, r) for r in range(args.repeats))
-    print(f"PPO on {ENV}, {args.envs} envs, {args.steps} steps, median of {args.repeats}")
-    print(f"{'reward':>24s} {'steps/s':>9s} {'ratio':>6s}")
-    print(f"{'plain (env reward)':>24s} {plain:9.0f} {1.0:6.2f}")
+    variants = {"plain (env reward)": None}
     for M in args.draws:
         weights = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
         for scalarisation in SCALARISATIONS:
-            sps = statistics.median(
-                steps_per_second(PosteriorReward(venv(), weights, scalarisation), args.steps, r)
-                for r in range(args.repeats)
-            )
-            label = f"M={M} {scalarisation}"
-            print(f"{label:>24s} {sps:9.0f} {sps / plain:6.2f}")
+            variants[f"M={M} {scalarisation}"] = (weights, scalarisation)
+    # Interleaved: each repeat times every variant once, so slow drifts of a shared machine
+    # hit them all; ratios are taken within a repeat, then the median over repeats.
+    sps = {name: [] for name in variants}
+    for r in range(args.repeats):
+        for name, spec in variants.items():
+            venv = make_vec_env(ENV, n_envs=args.envs, seed=0)
+            if spec is not None:
+                venv = PosteriorReward(venv, *spec)
+            sps[name].append(steps_per_second(venv, args.steps, r))
+    plain = np.array(sps["plain (env reward)"])
+    print(f"PPO on {ENV}, {args.envs} envs, {args.steps} steps, {args.repeats} interleaved repeats")
+    print(f"{'reward':>24s} {'steps/s':>9s} {'ratio':>6s}")
+    for name, values in sps.items():
+        ratio = statistics.median(np.array(values) / plain)
+        print(f"{name:>24s} {statistics.median(values):9.0f} {ratio:6.2f}")
 
 
 if __name__ == "__main__":
