@@ -4,7 +4,8 @@ The same PPO (stable-baselines3, GridCNN features, 8 LavaLand envs in a DummyVec
 for ``--steps`` steps on the env's own reward, then through :class:`rewunc.agents.deep.
 PosteriorReward` with M = 1, 100 and 1000 posterior draws under each scalarisation. Medians over
 ``--repeats``; the ratio is wrapped / plain steps per second. Target (issue #9): M = 1000 costs at
-most 10% of PPO's steps per second (ratio ≥ 0.90).
+most 10% of PPO's steps per second (ratio ≥ 0.90). PPO's ratios are noisy on a shared machine, so
+the wrapper's own cost is also timed alone: random-action VecEnv steps per second, no learner.
 
     python benchmarks/deep.py [--steps 8192] [--repeats 3] [--draws 1 100 1000]
 """
@@ -42,6 +43,17 @@ def steps_per_second(venv, steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def env_steps_per_second(venv, steps: int) -> float:
+    """Random-action VecEnv steps per second (no learner): the wrapper's own cost."""
+    rng = np.random.default_rng(0)
+    venv.reset()
+    actions = rng.integers(4, size=(steps // venv.num_envs, venv.num_envs))
+    t0 = time.perf_counter()
+    for a in actions:
+        venv.step(a)
+    return len(actions) * venv.num_envs / (time.perf_counter() - t0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--steps", type=int, default=8192)
@@ -65,12 +77,24 @@ def main() -> None:
             if spec is not None:
                 venv = PosteriorReward(venv, *spec)
             sps[name].append(steps_per_second(venv, args.steps, r))
+    steps_only = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, spec in variants.items():
+            venv = make_vec_env(ENV, n_envs=args.envs, seed=0)
+            if spec is not None:
+                venv = PosteriorReward(venv, *spec)
+            steps_only[name].append(env_steps_per_second(venv, 4 * args.steps))
     plain = np.array(sps["plain (env reward)"])
     print(f"PPO on {ENV}, {args.envs} envs, {args.steps} steps, {args.repeats} interleaved repeats")
-    print(f"{'reward':>24s} {'steps/s':>9s} {'ratio':>6s}")
+    print(f"{'reward':>24s} {'PPO steps/s':>12s} {'ratio':>6s} {'env steps/s':>12s} {'ratio':>6s}")
+    env_plain = np.array(steps_only["plain (env reward)"])
     for name, values in sps.items():
         ratio = statistics.median(np.array(values) / plain)
-        print(f"{name:>24s} {statistics.median(values):9.0f} {ratio:6.2f}")
+        env_ratio = statistics.median(np.array(steps_only[name]) / env_plain)
+        print(
+            f"{name:>24s} {statistics.median(values):12.0f} {ratio:6.2f} "
+            f"{statistics.median(steps_only[name]):12.0f} {env_ratio:6.2f}"
+        )
 
 
 if __name__ == "__main__":
