@@ -126,5 +126,5 @@ def test_dqn_and_sac_take_the_same_wrapper():
 
 
 def test_grid_cnn_refuses_flat_observations():
-    with pytest.raises(DeepAgentError, match="needs a \\(C, H, W\\) Box"):
+    with pytest.raises(ValueError, match="expected a \\(C, H, W\\) Box"):
         GridCNN(gym.spaces.Box(0, 1, (6,)))

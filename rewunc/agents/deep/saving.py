@@ -1,0 +1,96 @@
+"""Trained agents saved without pickle: the policy's ``state_dict`` in safetensors plus a JSON
+config (stable-baselines3's own ``save`` pickles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rewunc.agents.deep.extractors import GridCNN
+from rewunc.agents.deep.reward import DeepAgentError
+from rewunc.io import atomic_write, write_json
+
+EXTRACTORS = {"GridCNN": GridCNN}
+AGENT_FORMAT = "rewunc.deep_agent.v1"
+
+
+def _algorithms() -> dict:
+    from stable_baselines3 import DQN, PPO, SAC
+
+    return {"PPO": PPO, "DQN": DQN, "SAC": SAC}
+
+
+def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool = False):
+    """Write ``path/policy.safetensors`` (the policy's ``state_dict``) and ``path/agent.json``
+    (algorithm, policy kwargs, hyperparameters to rebuild it). Nothing is pickled.
+
+    Only policy kwargs that are JSON or a features extractor of :data:`EXTRACTORS` are saved.
+    """
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    algorithm = type(model).__name__
+    if algorithm not in _algorithms():
+        raise DeepAgentError(f"save_agent: {algorithm} is not one of {sorted(_algorithms())}")
+    kwargs = dict(getattr(model, "policy_kwargs", {}) or {})
+    extractor = kwargs.pop("features_extractor_class", None)
+    if extractor is not None:
+        name = getattr(extractor, "__name__", str(extractor))
+        if EXTRACTORS.get(name) is not extractor:
+            raise DeepAgentError(f"save_agent: features extractor {name} is not in EXTRACTORS")
+        kwargs["features_extractor_class"] = name
+    try:
+        json.dumps(kwargs)
+    except TypeError as err:
+        raise DeepAgentError(f"save_agent: policy_kwargs are not JSON ({err})") from err
+    config = {
+        "format": AGENT_FORMAT,
+        "algorithm": algorithm,
+        "policy_kwargs": kwargs,
+        "hyperparameters": hyperparameters or {},
+        "observation_space": repr(model.observation_space),
+        "action_space": repr(model.action_space),
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    # save_model, not save_file: SB3 policies share one features extractor between the actor
+    # and the critic, and safetensors stores such shared tensors once
+    atomic_write(
+        path / "policy.safetensors", lambda tmp: save_model(model.policy, tmp), force=force
+    )
+    write_json(path / "agent.json", config, force=force)
+    return path
+
+
+def load_agent(path, env, *, device: str = "cpu"):
+    """Rebuild a saved agent on ``env`` (its spaces must match) and load its weights."""
+    from safetensors.torch import load_model
+
+    path = Path(path)
+    try:
+        config = json.loads((path / "agent.json").read_text())
+    except (OSError, ValueError) as err:
+        raise DeepAgentError(f"{path}/agent.json: cannot read the saved agent ({err})") from err
+    if not isinstance(config, dict) or config.get("format") != AGENT_FORMAT:
+        raise DeepAgentError(f"{path}/agent.json: not a {AGENT_FORMAT} file")
+    algorithm = _algorithms().get(config.get("algorithm"))
+    if algorithm is None:
+        raise DeepAgentError(f"{path}/agent.json: unknown algorithm {config.get('algorithm')!r}")
+    kwargs = dict(config.get("policy_kwargs") or {})
+    if "features_extractor_class" in kwargs:
+        kwargs["features_extractor_class"] = EXTRACTORS[kwargs["features_extractor_class"]]
+    model = algorithm(
+        "MlpPolicy", env, policy_kwargs=kwargs, device=device, **config["hyperparameters"]
+    )
+    if (
+        repr(model.observation_space) != config["observation_space"]
+        or repr(model.action_space) != config["action_space"]
+    ):
+        raise DeepAgentError(
+            f"{path}: saved for {config['observation_space']} / {config['action_space']}, "
+            f"not this env's {model.observation_space} / {model.action_space}"
+        )
+    try:
+        load_model(model.policy, str(path / "policy.safetensors"), device=device)
+    except Exception as err:  # missing file, corrupt header (SafetensorError), shape mismatch
+        raise DeepAgentError(f"{path}/policy.safetensors: cannot load the weights ({err})") from err
+    return model
