@@ -128,3 +128,28 @@ def test_dqn_and_sac_take_the_same_wrapper():
 def test_grid_cnn_refuses_flat_observations():
     with pytest.raises(ValueError, match="expected a \\(C, H, W\\) Box"):
         GridCNN(gym.spaces.Box(0, 1, (6,)))
+
+
+def test_a_risk_averse_ppo_saves_and_loads_with_its_posterior(tmp_path):
+    from rewunc.agents.deep import RiskAversePPO
+
+    W = _draws(M=30)
+    hyper = dict(n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    model = RiskAversePPO(
+        "SuccessorFeaturePolicy", make_vec_env(ENV, n_envs=2, seed=0), posterior_weights=W,
+        lam=0.5, alpha=0.9, device="cpu", **hyper,
+    )  # fmt: skip
+    model.learn(64)
+    path = save_agent(model, tmp_path / "rppo", hyperparameters=hyper)
+    assert sorted(p.name for p in path.iterdir()) == [
+        "agent.json",
+        "policy.safetensors",
+        "posterior.npz",
+    ]
+    loaded = load_agent(path, make_vec_env(ENV, n_envs=1))
+    assert (loaded.lam, loaded.alpha) == (0.5, 0.9)
+    np.testing.assert_array_equal(loaded.posterior_weights, W)
+    obs = make_vec_env(ENV, n_envs=1, seed=3).reset()
+    assert (
+        loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
+    ).all()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError
-from rewunc.io import atomic_write, write_json
+from rewunc.io import atomic_write, read_npz, write_json, write_npz
 
 EXTRACTORS = {"GridCNN": GridCNN}
 AGENT_FORMAT = "rewunc.deep_agent.v1"
@@ -17,12 +17,16 @@ AGENT_FORMAT = "rewunc.deep_agent.v1"
 def _algorithms() -> dict:
     from stable_baselines3 import DQN, PPO, SAC
 
-    return {"PPO": PPO, "DQN": DQN, "SAC": SAC}
+    from rewunc.agents.deep.risk_ppo import RiskAversePPO
+
+    return {"PPO": PPO, "DQN": DQN, "SAC": SAC, "RiskAversePPO": RiskAversePPO}
 
 
 def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool = False):
     """Write ``path/policy.safetensors`` (the policy's ``state_dict``) and ``path/agent.json``
-    (algorithm, policy kwargs, hyperparameters to rebuild it). Nothing is pickled.
+    (algorithm, policy kwargs, hyperparameters to rebuild it); a RiskAversePPO also writes its
+    posterior draws, probabilities, λ and α (``path/posterior.npz`` and the JSON). Nothing is
+    pickled.
 
     Only policy kwargs that are JSON or a features extractor of :data:`EXTRACTORS` are saved.
     """
@@ -52,6 +56,12 @@ def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool 
         "action_space": repr(model.action_space),
     }
     path.mkdir(parents=True, exist_ok=True)
+    if algorithm == "RiskAversePPO":
+        if not isinstance(model.critic_basis_kind, str):
+            raise DeepAgentError("save_agent: a custom critic_basis matrix is not saved")
+        config["risk"] = {"lam": model.lam, "alpha": model.alpha, "basis": model.critic_basis_kind}
+        arrays = {"weights": model.posterior_weights, "probs": model.probs}
+        write_npz(path / "posterior.npz", arrays, force=force)
     # save_model, not save_file: SB3 policies share one features extractor between the actor
     # and the critic, and safetensors stores such shared tensors once
     atomic_write(
@@ -78,8 +88,19 @@ def load_agent(path, env, *, device: str = "cpu"):
     kwargs = dict(config.get("policy_kwargs") or {})
     if "features_extractor_class" in kwargs:
         kwargs["features_extractor_class"] = EXTRACTORS[kwargs["features_extractor_class"]]
+    extra = {}
+    if config["algorithm"] == "RiskAversePPO":
+        draws = read_npz(path / "posterior.npz")
+        risk = config.get("risk") or {}
+        extra = dict(
+            posterior_weights=draws["weights"],
+            probs=draws["probs"],
+            lam=risk.get("lam", 1.0),
+            alpha=risk.get("alpha", 0.95),
+            critic_basis=risk.get("basis", "posterior"),
+        )
     model = algorithm(
-        "MlpPolicy", env, policy_kwargs=kwargs, device=device, **config["hyperparameters"]
+        "MlpPolicy", env, policy_kwargs=kwargs, device=device, **extra, **config["hyperparameters"]
     )
     if (
         repr(model.observation_space) != config["observation_space"]
