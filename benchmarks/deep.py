@@ -68,22 +68,19 @@ def main() -> None:
         weights = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
         for scalarisation in SCALARISATIONS:
             variants[f"M={M} {scalarisation}"] = (weights, scalarisation)
+
     # Interleaved: each repeat times every variant once, so slow drifts of a shared machine
     # hit them all; ratios are taken within a repeat, then the median over repeats.
+    def make(spec):
+        venv = make_vec_env(ENV, n_envs=args.envs, seed=0)
+        return venv if spec is None else PosteriorReward(venv, *spec)
+
     sps = {name: [] for name in variants}
+    steps_only = {name: [] for name in variants}
     for r in range(args.repeats):
         for name, spec in variants.items():
-            venv = make_vec_env(ENV, n_envs=args.envs, seed=0)
-            if spec is not None:
-                venv = PosteriorReward(venv, *spec)
-            sps[name].append(steps_per_second(venv, args.steps, r))
-    steps_only = {name: [] for name in variants}
-    for _ in range(args.repeats):
-        for name, spec in variants.items():
-            venv = make_vec_env(ENV, n_envs=args.envs, seed=0)
-            if spec is not None:
-                venv = PosteriorReward(venv, *spec)
-            steps_only[name].append(env_steps_per_second(venv, 4 * args.steps))
+            sps[name].append(steps_per_second(make(spec), args.steps, r))
+            steps_only[name].append(env_steps_per_second(make(spec), 4 * args.steps))
     plain = np.array(sps["plain (env reward)"])
     print(f"PPO on {ENV}, {args.envs} envs, {args.steps} steps, {args.repeats} interleaved repeats")
     print(f"{'reward':>24s} {'PPO steps/s':>12s} {'ratio':>6s} {'env steps/s':>12s} {'ratio':>6s}")
