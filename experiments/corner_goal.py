@@ -98,7 +98,13 @@ def sweep(experiment: str, cfg, flags) -> int:
                                              cfg.frontier_alpha, seed, study=study,
                                              agent_samples=cfg.agent_samples))
     # fmt: on
-    results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
+    results = stages.aggregate(
+        run,
+        cells,
+        frontiers=frontiers,
+        posteriors=posteriors,
+        by=("study", "p", "env", "shift", "agent"),
+    )  # fmt: skip
     figures = plot_run(run.path)
     run.finish("complete")
     print(format_summary(results, SUMMARY))

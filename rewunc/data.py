@@ -169,9 +169,7 @@ class Demonstrations:
     def load(cls, path) -> Demonstrations:
         """Read a file written by :meth:`save`; every array is checked before use."""
         d = read_npz(path)
-        _require(d, path, DEMOS_FORMAT, "feature_names", "env_id", "lengths", "observations")
-        _require(d, path, DEMOS_FORMAT, "actions", "features", "rewards", "outcomes")
-        _require(d, path, DEMOS_FORMAT, "layout_seeds", "shifts")
+        _require(d, path, DEMOS_FORMAT, *_DEMOS_ARRAYS)
         lengths = d["lengths"].astype(int)
         n = len(lengths)
         if n == 0 or lengths.min() < 1 or lengths.sum() != len(d["actions"]):
@@ -204,6 +202,12 @@ class Demonstrations:
             return cls(trajs, tuple(str(x) for x in d["feature_names"]), str(d["env_id"]), tabular)
         except DataError as err:
             raise DataError(f"{path}: {err}") from err
+
+
+_DEMOS_ARRAYS = (
+    "feature_names", "env_id", "lengths", "observations", "actions", "features", "rewards",
+    "outcomes", "layout_seeds", "shifts",
+)  # fmt: skip
 
 
 def _load_tabular(d: dict, path, o_slices: list[slice]) -> TabularLayouts:

@@ -56,12 +56,14 @@ def feature_names(env: gym.Env) -> tuple[str, ...]:
     """The env's feature names, checked: a non-empty tuple of distinct strings."""
     names = getattr(env.unwrapped, "feature_names", None)
     if names is None:
-        raise ProtocolError(f"{_name(env)}: no feature_names (a tuple of K feature names)")
+        raise ProtocolError(f"{env_name(env)}: no feature_names (a tuple of K feature names)")
     names = tuple(names)
     if not names or not all(isinstance(n, str) and n for n in names):
-        raise ProtocolError(f"{_name(env)}: feature_names must be non-empty strings, got {names}")
+        raise ProtocolError(
+            f"{env_name(env)}: feature_names must be non-empty strings, got {names}"
+        )
     if len(set(names)) != len(names):
-        raise ProtocolError(f"{_name(env)}: feature_names repeat: {names}")
+        raise ProtocolError(f"{env_name(env)}: feature_names repeat: {names}")
     return names
 
 
@@ -69,11 +71,13 @@ def shifts(env: gym.Env) -> tuple[str, ...]:
     """The env's named held-out shifts (``SHIFTS``), checked."""
     value = getattr(env.unwrapped, "SHIFTS", None)
     if value is None or isinstance(value, str):
-        raise ProtocolError(f"{_name(env)}: SHIFTS must be a tuple of shift names, got {value!r}")
+        raise ProtocolError(
+            f"{env_name(env)}: SHIFTS must be a tuple of shift names, got {value!r}"
+        )
     value = tuple(value)
     if not all(isinstance(s, str) and s for s in value) or "train" in value:
         raise ProtocolError(
-            f"{_name(env)}: SHIFTS must be non-empty names other than 'train', got {value}"
+            f"{env_name(env)}: SHIFTS must be non-empty names other than 'train', got {value}"
         )
     return value
 
@@ -96,18 +100,18 @@ def check_protocol(env: gym.Env, *, seed: int = 0, episodes: int = 3, max_steps:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (K,):
             raise ProtocolError(
-                f"{_name(env)}: true_weights has shape {weights.shape}, expected ({K},)"
+                f"{env_name(env)}: true_weights has shape {weights.shape}, expected ({K},)"
             )
     for group in getattr(base, "feature_groups", ()) or ():
         unknown = [g for g in group if g not in names]
         if unknown:
-            raise ProtocolError(f"{_name(env)}: feature_groups name unknown features {unknown}")
+            raise ProtocolError(f"{env_name(env)}: feature_groups name unknown features {unknown}")
     env.action_space.seed(seed)
     for episode in range(episodes):
         env.reset(seed=seed + episode)
         for t in range(max_steps):
             _, reward, terminated, truncated, info = env.step(env.action_space.sample())
-            where = f"{_name(env)}, episode {episode}, step {t}"
+            where = f"{env_name(env)}, episode {episode}, step {t}"
             phi = info.get("features")
             if phi is None:
                 raise ProtocolError(f"{where}: info has no 'features'")
@@ -131,8 +135,9 @@ def check_protocol(env: gym.Env, *, seed: int = 0, episodes: int = 3, max_steps:
             if done:
                 break
         else:
-            raise ProtocolError(f"{_name(env)}: an episode did not end within {max_steps} steps")
+            raise ProtocolError(f"{env_name(env)}: an episode did not end within {max_steps} steps")
 
 
-def _name(env: gym.Env) -> str:
+def env_name(env: gym.Env) -> str:
+    """The env's registered id, or its class name (for messages)."""
     return env.spec.id if env.spec is not None else type(env.unwrapped).__name__

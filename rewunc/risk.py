@@ -29,27 +29,35 @@ class RiskError(ValueError):
     """A risk measure's parameter is out of range."""
 
 
+def _real(x) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
 def check_alpha(alpha: float) -> float:
     """α must lie in (0, 1] (confidence level; see the module docstring)."""
-    if not (isinstance(alpha, int | float | np.floating) and 0.0 < float(alpha) <= 1.0):
+    if not (_real(alpha) and 0.0 < float(alpha) <= 1.0):
         raise RiskError(f"alpha: expected a confidence level in (0, 1], got {alpha!r}")
     return float(alpha)
 
 
 def check_lam(lam: float) -> float:
-    if not (isinstance(lam, int | float | np.floating) and 0.0 <= float(lam) <= 1.0):
+    if not (_real(lam) and 0.0 <= float(lam) <= 1.0):
         raise RiskError(f"lam: expected a mixing weight in [0, 1], got {lam!r}")
     return float(lam)
 
 
-def _probs(x: np.ndarray, p) -> np.ndarray:
-    M = x.shape[-1]
+def check_probs(p, M: int, name: str = "p") -> np.ndarray:
+    """Draw probabilities [M] (uniform when None), checked and renormalised to sum to 1."""
     if p is None:
         return np.full(M, 1.0 / M)
     p = np.asarray(p, dtype=np.float64)
-    if p.shape != (M,) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
-        raise RiskError(f"p: expected {M} non-negative probabilities summing to 1")
-    return p
+    if p.shape != (M,) or not np.isfinite(p).all() or np.any(p < 0) or not np.isclose(p.sum(), 1):
+        raise RiskError(f"{name}: expected {M} non-negative probabilities summing to 1, got {p!r}")
+    return p / p.sum()
+
+
+def _probs(x: np.ndarray, p) -> np.ndarray:
+    return check_probs(p, x.shape[-1])
 
 
 def sample_returns(weights, mu, mu_expert=None) -> np.ndarray:

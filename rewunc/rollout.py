@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rewunc.data import DataError, Demonstrations, TabularLayouts, Trajectory
-from rewunc.protocol import Policy, ProtocolError, feature_names, is_tabular
+from rewunc.protocol import Policy, ProtocolError, env_name, feature_names, is_tabular
 
 Actor = Callable[[object, gym.Env], object]
 
@@ -108,7 +108,7 @@ def run_episode(env: gym.Env, reset_seed: int, act: Actor, *, max_steps: int = 1
         action = to_env_action(act(obs, env), env.action_space)
         obs, reward, terminated, truncated, info = env.step(action)
         if "features" not in info:
-            raise ProtocolError(f"{env_label(env)}: step info has no 'features'")
+            raise ProtocolError(f"{env_name(env)}: step info has no 'features'")
         observations.append(obs)
         actions.append(action)
         feats.append(np.asarray(info["features"], dtype=np.float64).reshape(K))
@@ -118,9 +118,9 @@ def run_episode(env: gym.Env, reset_seed: int, act: Actor, *, max_steps: int = 1
         if terminated or truncated:
             break
     else:
-        raise ProtocolError(f"{env_label(env)}: an episode did not end within {max_steps} steps")
+        raise ProtocolError(f"{env_name(env)}: an episode did not end within {max_steps} steps")
     if info.get("outcome") is None:
-        raise ProtocolError(f"{env_label(env)}: the last step's info has no 'outcome'")
+        raise ProtocolError(f"{env_name(env)}: the last step's info has no 'outcome'")
     trajectory = Trajectory(
         observations=np.stack(observations),
         actions=np.stack(actions)
@@ -133,10 +133,6 @@ def run_episode(env: gym.Env, reset_seed: int, act: Actor, *, max_steps: int = 1
         shift=getattr(base, "shift", None) or "",
     )
     return Episode(trajectory, None if states is None else np.array(states), info)
-
-
-def env_label(env: gym.Env) -> str:
-    return env.spec.id if env.spec is not None else type(env.unwrapped).__name__
 
 
 def collect(
@@ -175,7 +171,7 @@ def collect(
     expert = is_expert(policy)
     if expert and not tabular:
         raise DataError(
-            f"{type(policy).__name__} plans on each layout's MDP, but {env_label(env)} has no "
+            f"{type(policy).__name__} plans on each layout's MDP, but {env_name(env)} has no "
             "to_mdp(); demonstrate with a Policy or an obs -> action callable instead"
         )
     env_id = env_or_id if own else (env.spec.id if env.spec else "")

@@ -265,6 +265,24 @@ class Run:
     def file(self, relative: str) -> Path:
         return self.path / relative
 
+    def finished(self, key: str) -> bool:
+        """Whether ``key`` has finished with its files intact and its inputs unchanged since;
+        a finished stage that fails verification raises RunError naming each problem, so a
+        stage is never read back changed or stale."""
+        if not self.done(key):
+            return False
+        if problems := self.verify(key):
+            raise RunError(
+                f"{self.path}: {'; '.join(problems)}; restore the file, or delete "
+                f"{STAGES}/{_marker_name(key)} to redo the stage"
+            )
+        return True
+
+    def files_of(self, key: str) -> list[str]:
+        """The files finished stage ``key`` recorded ([] if it has not finished)."""
+        marker = self.stage(key)
+        return sorted(marker["files"]) if marker else []
+
     def verify(self, key: str) -> list[str]:
         """Problems with finished stage ``key``'s files (missing, or size or sha256 changed since
         it finished), one ``"<file>: <what changed> (stage '<key>')"`` each; [] if all is well."""
@@ -347,16 +365,11 @@ class Run:
         ``inputs``), else ``compute()`` rows, save them (``cells/<slug>.csv``) and mark the cell
         finished."""
         relative = f"cells/{slug(key)}.csv"
-        if not self.done(key):
+        if not self.finished(key):
             self.claim(key, relative)
             rows = compute()
             self.write_table(relative, rows)
             self.finish(key, files=[relative], inputs=inputs, rows=len(rows))
-        elif problems := self.verify(key):
-            raise RunError(
-                f"{self.path}: {'; '.join(problems)}; restore it, or delete "
-                f"{STAGES}/{_marker_name(key)} to redo the cell"
-            )
         return self.read_table(relative)
 
 

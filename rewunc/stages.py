@@ -55,7 +55,7 @@ from rewunc.evaluate import aggregate as aggregate_episodes
 from rewunc.posterior import RewardPosterior
 from rewunc.protocol import feature_names, is_tabular, shifts
 from rewunc.risk import RiskError, check_alpha, cvar, sample_returns
-from rewunc.rollout import collect
+from rewunc.rollout import TabularPolicy, collect
 from rewunc.runs import Run, RunError, slug
 
 TRAIN = "train"
@@ -152,6 +152,8 @@ class StudyConfig:
         env = make_env(self.env, None, self.study_env_kwargs(), field="env")
         try:
             names, known = feature_names(env), (TRAIN, *shifts(env))
+            # kept outside the fields: birl_options needs them again, without a second env
+            object.__setattr__(self, "_feature_names", names)
             if not is_tabular(env):
                 raise ConfigError(
                     f"--env: {self.env} has no to_mdp(); this study's Boltzmann demonstrations "
@@ -204,7 +206,7 @@ class StudyConfig:
         N(*anchor_prior), the designer's unit of reward. Demonstrations fix a reward only up to
         what changes behaviour (a scale, the value of ending an episode against the cost of
         going on), so one weight is anchored, as IRL usually fixes one weight or the norm."""
-        names = feature_names(make_env(self.env, None, self.env_options(), field="env"))
+        names = self._feature_names  # read from the env when the config was validated
         loc, scale = [0.0] * len(names), [float(self.prior_scale)] * len(names)
         if self.anchor_feature:
             k = names.index(self.anchor_feature)
@@ -284,25 +286,6 @@ def start(experiment: str, config, flags) -> Run:
     return run
 
 
-def _done(run: Run, key: str) -> bool:
-    """Whether ``key`` has finished, its files intact and its inputs unchanged since (else a
-    RunError naming each problem: a stage is never silently read back stale)."""
-    if not run.done(key):
-        return False
-    if problems := run.verify(key):
-        raise RunError(
-            f"{run.path}: {'; '.join(problems)}; restore the file, or delete the marker in "
-            "stages/ of each stage named to redo it"
-        )
-    return True
-
-
-def _files_of(run: Run, key: str) -> list[str]:
-    """The files finished stage ``key`` wrote ([] if it has not finished)."""
-    marker = run.stage(key)
-    return sorted(marker["files"]) if marker else []
-
-
 def _say(run: Run, message: str) -> None:
     if not getattr(run, "quiet", False):
         print(message, flush=True)
@@ -325,7 +308,7 @@ def demonstrations(
     """``n_episodes`` demonstrations by ``expert`` on the training distribution."""
     key = f"{study}/seed{seed}/demonstrations"
     relative = f"demos_{slug(f'{study}/seed{seed}')}.npz"
-    if not _done(run, key):
+    if not run.finished(key):
         _say(run, f"[{study} seed {seed}] {n_episodes} demonstrations by {expert}")
         demos = collect(env_id, expert, n_episodes, seed, gamma=gamma, **env_kwargs)
         demos.save(run.claim(key, relative), force=True)
@@ -349,8 +332,8 @@ def posterior(
     key = f"{study}/seed{seed}/posterior"
     stem = f"posterior_{slug(f'{study}/seed{seed}')}"
     files = [f"{stem}.npz", f"{stem}.json"]
-    inputs = _files_of(run, f"{study}/seed{seed}/demonstrations")
-    if not _done(run, key):
+    inputs = run.files_of(f"{study}/seed{seed}/demonstrations")
+    if not run.finished(key):
         _say(run, f"[{study} seed {seed}] BIRL posterior (NUTS)")
         birl = BIRL(progress_bar=not getattr(run, "quiet", False), **birl_options)
         with warnings.catch_warnings(record=True) as caught:
@@ -407,8 +390,8 @@ def plan(
     name = agent_name(make_agent(agent))
     key = f"{study}/seed{seed}/{shift_name(layouts.shift)}/{name}/plan"
     relative = f"plans/{slug(key)}.npz"
-    inputs = _files_of(run, f"{study}/seed{seed}/posterior")
-    if not _done(run, key):
+    inputs = run.files_of(f"{study}/seed{seed}/posterior")
+    if not run.finished(key):
         if layouts.mdps is None:
             raise AgentError(f"{name} plans on each layout's MDP; {layouts.env_id} has none")
         agent_obj = make_agent(agent)
@@ -446,7 +429,7 @@ def evaluation(
     if name is None:
         raise ValueError("evaluation: name the agent of a policy that is not a LayoutPlans")
     key = f"{study}/seed{seed}/{shift_name(layouts.shift)}/{name}"
-    inputs = _files_of(run, f"{key}/plan") + _files_of(run, f"{study}/seed{seed}/posterior")
+    inputs = run.files_of(f"{key}/plan") + run.files_of(f"{study}/seed{seed}/posterior")
 
     def compute():
         _say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {name}")
@@ -459,11 +442,7 @@ def evaluation(
                     row.update(
                         posterior_mean=float(xi.mean()), posterior_cvar=float(cvar(xi, alpha))
                     )
-        pols = [np.asarray(p) for p in policy.policies] if is_plans else policy
-        if is_plans:
-            from rewunc.rollout import TabularPolicy
-
-            pols = [TabularPolicy(p) for p in pols]
+        pols = [TabularPolicy(p) for p in policy.policies] if is_plans else policy
         rows = evaluate(pols, layouts, name=name, seed=seed, extra=extra)
         return [{"study": study, **(tags or {}), **r} for r in rows]
 
@@ -510,7 +489,7 @@ def frontier(
                 )
         return rows
 
-    return run.cell(key, compute, inputs=_files_of(run, f"{study}/seed{seed}/posterior"))
+    return run.cell(key, compute, inputs=run.files_of(f"{study}/seed{seed}/posterior"))
 
 
 def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), tags=None) -> dict:
@@ -545,8 +524,9 @@ def aggregate(
     posteriors: Sequence[dict] = (),
     by: Sequence[str] = ("study", "env", "shift", "agent"),
 ) -> pd.DataFrame:
-    """Write ``episodes.csv`` (every cell's episodes), ``results.csv`` (one row per ``by`` cell
-    and tag column, with intervals), ``frontier.csv`` and ``posteriors.csv``; returns results.
+    """Write ``episodes.csv`` (every cell's episodes), ``results.csv`` (one row per distinct
+    ``by``, with intervals; a sweep adds its tag, e.g. ``("study", "p", "env", "shift",
+    "agent")``), ``frontier.csv`` and ``posteriors.csv``; returns results.
 
     Refuses episodes recorded twice (the same study, seed, shift, agent and episode)."""
     if not cells:
@@ -554,10 +534,7 @@ def aggregate(
     episodes = pd.concat(cells, ignore_index=True)
     if episodes.duplicated(["study", "seed", "shift", "agent", "episode"]).any():
         raise ValueError(f"{run.path}: an episode is recorded twice")
-    tags = [c for c in episodes.columns if c not in _EPISODE_COLUMNS and not c.startswith("phi_")]
-    results = pd.DataFrame(
-        aggregate_episodes(episodes.to_dict("records"), by=[by[0], *tags, *by[1:]])
-    )
+    results = pd.DataFrame(aggregate_episodes(episodes.to_dict("records"), by=by))
     run.write_table("episodes.csv", episodes.to_dict("records"))
     run.write_table("results.csv", results.to_dict("records"))
     if frontiers:
@@ -565,10 +542,3 @@ def aggregate(
     if posteriors:
         run.write_table("posteriors.csv", list(posteriors))
     return results
-
-
-_EPISODE_COLUMNS = {
-    "study", "env", "shift", "agent", "seed", "episode", "layout_seed", "outcome", "return",
-    "discounted_return", "steps", "hazard_visits", "objective", "posterior_mean",
-    "posterior_cvar", "oracle_value", "regret",
-}  # fmt: skip

@@ -46,6 +46,8 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
+from rewunc.risk import check_alpha, check_lam, check_probs
+
 __all__ = [
     "FeatureRolloutBuffer",
     "RiskAversePPO",
@@ -56,24 +58,6 @@ __all__ = [
 
 
 # ---- PG-BROIL's policy-gradient weights --------------------------------------------------------
-
-
-def _check_probs(p, M: int) -> np.ndarray:
-    if p is None:
-        return np.full(M, 1.0 / M)
-    p = np.asarray(p, dtype=np.float64)
-    if p.shape != (M,) or not np.all(np.isfinite(p)) or np.any(p < 0) or not np.isclose(p.sum(), 1):
-        raise ValueError(f"probs: expected {M} non-negative probabilities summing to 1, got {p!r}")
-    return p / p.sum()
-
-
-def _check_lam_alpha(lam, alpha) -> tuple[float, float]:
-    real = (int, float, np.integer, np.floating)
-    if isinstance(lam, bool) or not isinstance(lam, real) or not 0.0 <= float(lam) <= 1.0:
-        raise ValueError(f"lam: expected a mixing weight in [0, 1], got {lam!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, real) or not 0.0 < float(alpha) <= 1.0:
-        raise ValueError(f"alpha: expected a confidence level in (0, 1], got {alpha!r}")
-    return float(lam), float(alpha)
 
 
 def broil_weights(
@@ -103,14 +87,14 @@ def broil_weights(
     Returns:
         c [M] (float64), or (c, VaR) when ``return_var``.
     """
-    lam, alpha = _check_lam_alpha(lam, alpha)
+    lam, alpha = check_lam(lam), check_alpha(alpha)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
         raise ValueError(
             f"x: expected a non-empty 1-d array of finite returns, got shape {x.shape}"
         )
     M = x.size
-    p = _check_probs(p, M)
+    p = check_probs(p, M, "probs")
     tail = 1.0 - alpha
     values, inverse = np.unique(x, return_inverse=True)  # sorted distinct returns
     mass = np.bincount(inverse, weights=p, minlength=values.size)  # p-mass at each value
@@ -161,7 +145,7 @@ def critic_basis(W, p=None, kind: str = "posterior", gamma: float = 0.99) -> np.
         raise ValueError(
             f"critic_basis: expected 'posterior', 'features' or a matrix, got {kind!r}"
         )
-    p = _check_probs(p, W.shape[0])
+    p = check_probs(p, W.shape[0], "probs")
     G = (W * p[:, None]).T @ W
     evals, evecs = np.linalg.eigh(G)
     evals = np.where(evals > 1e-12 * max(evals.max(), 1e-300), evals, 0.0)
@@ -417,14 +401,14 @@ class RiskAversePPO(PPO):
         critic_basis: str | np.ndarray = "posterior",
         **ppo_kwargs,
     ):
-        self.lam, self.alpha = _check_lam_alpha(lam, alpha)
+        self.lam, self.alpha = check_lam(lam), check_alpha(alpha)
         W = np.asarray(posterior_weights, dtype=np.float64)
         if W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 1 or not np.all(np.isfinite(W)):
             raise ValueError(
                 f"posterior_weights: expected a finite [M, K] array, got shape {W.shape}"
             )
         self.posterior_weights = W
-        self.probs = _check_probs(probs, W.shape[0])
+        self.probs = check_probs(probs, W.shape[0], "probs")
         self.n_features = K = int(W.shape[1])
         if isinstance(critic_basis, str):
             if critic_basis not in ("posterior", "features"):
