@@ -1,4 +1,5 @@
-"""PPO steps per second: plain against the posterior-reward wrapper, side by side in one run.
+"""Deep RL: PPO steps per second plain against the posterior-reward wrapper, and the time PPO
+takes to reach 95% goal on LavaLand's held-out training layouts, side by side in one run.
 
 The same PPO (stable-baselines3, GridCNN features, 8 LavaLand envs in a DummyVecEnv, CPU) learns
 for ``--steps`` steps on the env's own reward, then through :class:`rewunc.agents.deep.
@@ -7,7 +8,15 @@ PosteriorReward` with M = 1, 100 and 1000 posterior draws under each scalarisati
 most 10% of PPO's steps per second (ratio ≥ 0.90). PPO's ratios are noisy on a shared machine, so
 the wrapper's own cost is also timed alone: random-action VecEnv steps per second, no learner.
 
+Time to goal: rewunc's PPO settings (``DeepSettings``: egocentric GridCNN, 8 envs, one torch
+thread) on the true reward, checked every ``--goal-every`` steps on 100 held-out procedural
+training layouts (greedy actions) until 95% of them end at the target; wall time excludes the
+checks. Beside it, SB3's default ``MlpPolicy`` PPO with SB3's default settings for the same
+number of steps (the new user's first try), and its goal rate there. Target (issue #9): at most
+5 minutes on 2 cores.
+
     python benchmarks/deep.py [--steps 8192] [--repeats 3] [--draws 1 100 1000]
+                              [--goal-seeds 0 1] [--goal-cap 300000] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import rewunc  # noqa: F401  (registers the environments)
 from rewunc.agents.deep import SCALARISATIONS, GridCNN, PosteriorReward
+from rewunc.agents.deep.train import DeepSettings, GoalRateCallback, train_agent
+from rewunc.evaluate import EvalLayouts, evaluate
 
 ENV = "rewunc/LavaLand-v0"
 
@@ -54,14 +65,59 @@ def env_steps_per_second(venv, steps: int) -> float:
     return len(actions) * venv.num_envs / (time.perf_counter() - t0)
 
 
+def time_to_goal(seeds, cap: int, every: int) -> None:
+    layouts = EvalLayouts.draw(ENV, "train", 100, 12345, 0.95)  # held out: other reset seeds
+    print(f"\nPPO to 95% goal on 100 held-out training layouts of {ENV} (checks every {every})")
+    print(
+        f"{'seed':>4s} {'rewunc steps':>12s} {'seconds':>8s} {'goal':>5s}   "
+        f"{'SB3 default MlpPolicy, same steps':>34s}"
+    )
+    walls, steps = [], []
+    for seed in seeds:
+        check = GoalRateCallback(layouts, every=every, target=0.95)
+        train_agent("TrueReward", ENV, {}, None, seed, DeepSettings(steps=cap), callback=check)
+        n, wall, rate = check.history[-1]
+        reached = rate >= 0.95
+        plain = PPO("MlpPolicy", make_vec_env(ENV, n_envs=1, seed=seed), seed=seed, device="cpu")
+        t0 = time.perf_counter()
+        plain.learn(n)
+        plain_wall = time.perf_counter() - t0
+        plain_rate = np.mean(
+            [r["outcome"] == "goal" for r in evaluate(plain, layouts, name="p", seed=0)]
+        )
+        print(
+            f"{seed:>4d} {n:>12d} {wall:8.0f} {rate:5.2f}{'' if reached else ' (cap)'} "
+            f"  goal {plain_rate:4.2f} after {plain_wall:5.0f} s"
+        )
+        if reached:
+            walls.append(wall)
+            steps.append(n)
+    if walls:
+        print(
+            f"median over seeds that reached 95%: {statistics.median(steps):.0f} steps, "
+            f"{statistics.median(walls):.0f} s ({len(walls)}/{len(seeds)} seeds reached it)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--steps", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--draws", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--goal-seeds", type=int, nargs="*", default=[0, 1])
+    parser.add_argument("--goal-cap", type=int, default=300_000)
+    parser.add_argument("--goal-every", type=int, default=8192)
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if not args.skip_throughput:
+        throughput(args)
+    if args.goal_seeds:
+        time_to_goal(args.goal_seeds, args.goal_cap, args.goal_every)
+
+
+def throughput(args) -> None:
     rng = np.random.default_rng(0)
     variants = {"plain (env reward)": None}
     for M in args.draws:

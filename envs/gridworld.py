@@ -646,6 +646,16 @@ class GridWorld(gym.Env):
         self._aux_state, self._cell = divmod(int(index), len(self._free_cells))
         self._done = False
 
+    def observation_of(self, index: int) -> np.ndarray:
+        """The observation of MDP state ``index`` of the current layout (the env's state is left
+        as it was): for evaluating a learnt policy in every state at once."""
+        saved = self._aux_state, self._cell, self._done
+        self.set_state(index)
+        try:
+            return self._observation()
+        finally:
+            self._aux_state, self._cell, self._done = saved
+
     def cell_of_state(self, index: int) -> tuple[int, int]:
         """(row, col) of the agent in MDP state ``index``."""
         r, c = self._free_cells[index % len(self._free_cells)]

@@ -781,6 +781,67 @@ def sweep(
     return fig
 
 
+CURVE_OUTCOMES = (
+    ("goal_rate", "goal", "tab:green", "o"),
+    ("misgeneralization_rate", "proxy (misgeneralization)", "tab:red", "s"),
+    ("timeout_rate", "timeout", "0.45", "^"),
+)
+
+
+def misgeneralization_curve(
+    results: pd.DataFrame, posteriors: pd.DataFrame, agent: str, shift: str
+) -> plt.Figure:
+    """Langosco et al.'s curve: ``agent``'s goal, proxy and timeout rates on ``shift`` against
+    p (top), and on the same p axis the posterior's ambiguity (bottom; each seed, and the mean
+    with the min–max over seeds).
+
+    ``results``: rows with p, shift, agent and the rates with _lo and _hi (``interval`` says
+    which intervals). ``posteriors``: rows with p and ambiguity (and ambiguity_of)."""
+    _require(results, ("p", "shift", "agent", "goal_rate"), "misgeneralization_curve: results")
+    _require(posteriors, ("p", "ambiguity"), "misgeneralization_curve: posteriors")
+    cell = results[(results["agent"] == agent) & (results["shift"] == shift)].sort_values("p")
+    if not len(cell):
+        raise ValueError(f"misgeneralization_curve: no results for {agent!r} on {shift!r}")
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(6.4, 6.2), sharex=True, height_ratios=(3, 2), layout="constrained"
+    )
+    for metric, label, color, marker in CURVE_OUTCOMES:
+        if metric not in cell:
+            continue
+        yerr = np.clip(
+            [cell[metric] - cell[f"{metric}_lo"], cell[f"{metric}_hi"] - cell[metric]], 0, None
+        )
+        top.errorbar(
+            cell["p"], cell[metric], yerr=yerr, color=color, marker=marker, capsize=3, label=label
+        )
+    top.set_ylim(-0.03, 1.03)
+    top.set_ylabel(f"rate on '{shift}'")
+    top.set_title(f"{agent} on '{shift}' ({interval_text(cell)})", fontsize=9)
+    top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    by_p = posteriors.groupby("p")["ambiguity"]
+    mean = by_p.mean()
+    bottom.scatter(posteriors["p"], posteriors["ambiguity"], s=12, color="0.55", label="each seed")
+    bottom.errorbar(
+        mean.index,
+        mean,
+        yerr=[mean - by_p.min(), by_p.max() - mean],
+        color="C0",
+        marker="o",
+        capsize=3,
+        label=f"mean, min–max over {int(posteriors.groupby('p').size().max())} seed(s)",
+    )
+    bottom.axhline(0, color="k", lw=0.5)
+    bottom.set_ylim(-1.05, 1.05)
+    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
+    bottom.set_ylabel(f"posterior {of}")
+    bottom.set_xlabel("p (fraction of training layouts with the goal off the corner)")
+    bottom.set_xticks(np.sort(cell["p"].unique()))
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3)
+    return fig
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan", ""])
 
@@ -832,6 +893,11 @@ def plot_run(path) -> list[Path]:
         posteriors = _read_csv(path / "posteriors.csv")
         if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
             figs["sweep"] = sweep(results, posteriors, shift, styles=styles)
+            curve_agent = config.get("config", {}).get("curve_agent")
+            if curve_agent and curve_agent in set(results["agent"]):
+                figs["misgeneralization_curve"] = misgeneralization_curve(
+                    results, posteriors, curve_agent, shift
+                )
     written = []
     for name, fig in figs.items():
         written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))

@@ -59,6 +59,9 @@ from rewunc.rollout import TabularPolicy, collect
 from rewunc.runs import Run, RunError, slug
 
 TRAIN = "train"
+# config fields that change how a run executes, not its results: not recorded in config.json,
+# so a run may be resumed with other values
+EXECUTION_ONLY = ("jobs",)
 MAX_SEED = 2**31 - 1  # seeds become PRNG keys and reset seeds; larger ones would wrap or fail
 
 
@@ -266,12 +269,13 @@ def contrast(term: str, names: Sequence[str]) -> np.ndarray:
 def start(experiment: str, config, flags) -> Run:
     """The run folder ``<out>/<experiment>/<name>`` for a validated config (RUN_FLAGS)."""
     name = flags.name or ("fast" if flags.fast else "default")
+    recorded = {k: v for k, v in dataclasses.asdict(config).items() if k not in EXECUTION_ONLY}
     try:
         run = Run.start(
             flags.out,
             experiment,
             name,
-            dataclasses.asdict(config),
+            recorded,
             force=flags.force,
             resume=flags.resume,
         )

@@ -4,6 +4,7 @@ config (stable-baselines3's own ``save`` pickles)."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from rewunc.agents.deep.extractors import GridCNN
@@ -99,9 +100,16 @@ def load_agent(path, env, *, device: str = "cpu"):
             alpha=risk.get("alpha", 0.95),
             critic_basis=risk.get("basis", "posterior"),
         )
-    model = algorithm(
-        "MlpPolicy", env, policy_kwargs=kwargs, device=device, **extra, **config["hyperparameters"]
-    )
+    with warnings.catch_warnings():  # SB3's batch-size advice concerns training, not loading
+        warnings.filterwarnings("ignore", "You have specified a mini-batch size", UserWarning)
+        model = algorithm(
+            "MlpPolicy",
+            env,
+            policy_kwargs=kwargs,
+            device=device,
+            **extra,
+            **config["hyperparameters"],
+        )
     if (
         repr(model.observation_space) != config["observation_space"]
         or repr(model.action_space) != config["action_space"]

@@ -1,0 +1,338 @@
+"""Deep agents of a study, by name: spec string → a trained stable-baselines3 model.
+
+The deep agents mirror the tabular ones (``rewunc.agents.tabular``) by criterion, so a study can
+put them side by side and check each against its exact LP twin on tabular layouts:
+
+=================================  ================================================  ============
+spec                               learner                                           tabular twin
+=================================  ================================================  ============
+``BayesMean``                      RiskAversePPO, λ = 1 (the posterior-mean reward)  BayesMean
+``CVaR(alpha=α)``                  RiskAversePPO, λ = 0                              CVaR(α)
+``BROIL(lam=λ, alpha=α)``          RiskAversePPO                                     BROIL(λ, α)
+``Maximin``                        RiskAversePPO, λ = 0, α = 1                       Maximin
+``MeanStd(kappa=κ)``               PPO on the per-step mean − κ·sd reward            —
+``PessimisticReward(q=q)``         PPO on the per-step q-quantile reward             —
+``TrueReward``                     PPO on the env's own (true) reward                Oracle
+=================================  ================================================  ============
+
+Results name them ``"Deep <spec>"`` (e.g. ``"Deep CVaR(alpha=0.9)"``). Every learner has the same
+network (:class:`DeepSettings`: GridCNN features for (C, H, W) grids, SB3's MLP otherwise) and
+PPO settings, and trains with one seed, one torch thread, on the CPU: the same seed gives the same
+parameters bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from rewunc.agents.deep.extractors import GridCNN
+from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
+from rewunc.agents.deep.risk_ppo import RiskAversePPO
+from rewunc.risk import RiskError, check_alpha, check_lam
+
+PREFIX = "Deep "
+_SPEC = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
+# name -> (parameters with defaults, learner kind)
+DEEP_AGENTS: dict[str, tuple[dict[str, float], str]] = {
+    "BayesMean": ({}, "risk"),
+    "CVaR": ({"alpha": 0.95}, "risk"),
+    "BROIL": ({"lam": 0.5, "alpha": 0.95}, "risk"),
+    "Maximin": ({}, "risk"),
+    "MeanStd": ({"kappa": 1.0}, "reward"),
+    "PessimisticReward": ({"q": 0.05}, "reward"),
+    "TrueReward": ({}, "true"),
+}
+
+
+@dataclass(frozen=True)
+class DeepSettings:
+    """PPO and network settings shared by every deep agent of a study.
+
+    The defaults reach the target on 97% of fresh procedural LavaLand layouts after 100k steps
+    (true reward; ``benchmarks/deep.py``). ``egocentric`` re-centres grids on the agent
+    (:class:`GridCNN`); ``net_arch`` are the policy and value layers after the extractor.
+    """
+
+    steps: int = 100_000
+    n_envs: int = 8
+    n_steps: int = 128
+    batch_size: int = 256
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    ent_coef: float = 0.01
+    gamma: float = 0.95
+    gae_lambda: float = 0.95
+    net_arch: tuple[int, ...] = (64,)
+    channels: int = 32
+    features_dim: int = 128
+    egocentric: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "n_envs", "n_steps", "batch_size", "n_epochs", "channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise DeepAgentError(f"{name}: expected an int >= 1, got {value!r}")
+        if not 0.0 < self.gamma < 1.0:
+            raise DeepAgentError(f"gamma: expected a discount in (0, 1), got {self.gamma!r}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise DeepAgentError(f"gae_lambda: expected a value in [0, 1], got {self.gae_lambda}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise DeepAgentError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+        if not self.ent_coef >= 0:
+            raise DeepAgentError(f"ent_coef: expected >= 0, got {self.ent_coef!r}")
+
+    def ppo_kwargs(self, observation_space: spaces.Space) -> dict:
+        """PPO's keyword arguments (the extractor only for (C, H, W) Box observations)."""
+        policy_kwargs: dict = {"net_arch": list(self.net_arch)}
+        if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
+            policy_kwargs.update(
+                features_extractor_class=GridCNN,
+                features_extractor_kwargs={
+                    "features_dim": self.features_dim,
+                    "channels": self.channels,
+                    "egocentric": self.egocentric,
+                },
+            )
+        return dict(
+            n_steps=self.n_steps,
+            batch_size=self.batch_size,
+            n_epochs=self.n_epochs,
+            learning_rate=self.learning_rate,
+            ent_coef=self.ent_coef,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            policy_kwargs=policy_kwargs,
+            device="cpu",
+        )
+
+
+@dataclass(frozen=True)
+class DeepAgent:
+    """A parsed deep-agent spec.
+
+    Attributes:
+        spec: the canonical spec, e.g. ``"CVaR(alpha=0.9)"`` (floats as ``repr``).
+        kind: ``"risk"`` (RiskAversePPO), ``"reward"`` (PPO on a scalarised posterior reward) or
+            ``"true"`` (PPO on the env's reward).
+        params: the spec's parameters (λ, α, κ or q).
+        twin: the tabular agent with the same criterion, or None.
+    """
+
+    spec: str
+    kind: str
+    params: dict
+    twin: str | None
+
+    @property
+    def name(self) -> str:
+        return PREFIX + self.spec
+
+    @property
+    def lam_alpha(self) -> tuple[float, float]:
+        """(λ, α) of a ``"risk"`` agent."""
+        base = self.spec.split("(")[0]
+        if base == "BayesMean":
+            return 1.0, 0.95
+        if base == "Maximin":
+            return 0.0, 1.0
+        if base == "CVaR":
+            return 0.0, self.params["alpha"]
+        return self.params["lam"], self.params["alpha"]
+
+
+def deep_agent(spec: str) -> DeepAgent:
+    """Parse a deep-agent spec (see the module docstring); unknown names, unknown or repeated
+    parameters and out-of-range values are refused with a :class:`DeepAgentError` naming them."""
+    m = _SPEC.match(str(spec))
+    if not m or m.group(1) not in DEEP_AGENTS:
+        raise DeepAgentError(
+            f"deep agent {spec!r}: expected one of {sorted(DEEP_AGENTS)}, e.g. 'CVaR(alpha=0.9)'"
+        )
+    base = m.group(1)
+    defaults, kind = DEEP_AGENTS[base]
+    params = dict(defaults)
+    given: set[str] = set()
+    for part in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or key not in defaults:
+            raise DeepAgentError(
+                f"deep agent {spec!r}: unknown parameter {part!r}; {base} takes {sorted(defaults)}"
+            )
+        if key in given:
+            raise DeepAgentError(f"deep agent {spec!r}: {key} is given twice")
+        given.add(key)
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise DeepAgentError(f"deep agent {spec!r}: {key}={value!r} is not a number") from None
+    try:
+        if "alpha" in params:
+            check_alpha(params["alpha"])
+        if "lam" in params:
+            check_lam(params["lam"])
+    except RiskError as err:
+        raise DeepAgentError(f"deep agent {spec!r}: {err}") from None
+    if "kappa" in params and not (math.isfinite(params["kappa"]) and params["kappa"] >= 0):
+        raise DeepAgentError(f"deep agent {spec!r}: kappa: expected >= 0, got {params['kappa']}")
+    if "q" in params and not 0.0 < params["q"] < 1.0:
+        raise DeepAgentError(f"deep agent {spec!r}: q: expected a quantile in (0, 1)")
+    args = ", ".join(f"{k}={params[k]!r}" for k in defaults)
+    canonical = f"{base}({args})" if args else base
+    twin = "Oracle" if base == "TrueReward" else (canonical if kind == "risk" else None)
+    return DeepAgent(canonical, kind, params, twin)
+
+
+def check_feature_names(env: gym.Env, names) -> None:
+    """Refuse a posterior whose feature names differ from the env's (before any training)."""
+    env_names = tuple(getattr(env.unwrapped, "feature_names", ()) or ())
+    if env_names and tuple(names) != env_names:
+        raise DeepAgentError(
+            f"posterior: its features {tuple(names)} differ from the env's {env_names}"
+        )
+
+
+def train_agent(
+    spec: str,
+    env_id: str,
+    env_kwargs: dict,
+    posterior,
+    seed: int,
+    settings: DeepSettings = DeepSettings(),
+    *,
+    verbose: int = 0,
+    callback=None,
+):
+    """Train the deep agent ``spec`` on ``env_id``'s training distribution.
+
+    Args:
+        spec: a deep-agent spec (:func:`deep_agent`).
+        env_id, env_kwargs: the env (``settings.n_envs`` copies in a DummyVecEnv, env i seeded
+            with ``seed + i``).
+        posterior: a :class:`rewunc.posterior.RewardPosterior` (its draws W [M, K] and feature
+            names), or None for ``TrueReward``.
+        seed: the one seed of the learner and the envs.
+        settings: PPO and network settings.
+        callback: an SB3 callback (e.g. :class:`GoalRateCallback`), passed to ``learn``.
+
+    Returns:
+        the trained PPO or RiskAversePPO model.
+    """
+    agent = deep_agent(spec)
+    if not isinstance(settings, DeepSettings):
+        raise TypeError(f"settings: expected DeepSettings, got {type(settings).__name__}")
+    probe = gym.make(env_id, **env_kwargs)
+    try:
+        if agent.kind != "true":
+            if posterior is None:
+                raise DeepAgentError(f"{agent.name}: needs a reward posterior")
+            check_feature_names(probe, posterior.feature_names)
+        kwargs = settings.ppo_kwargs(probe.observation_space)
+    finally:
+        probe.close()
+    th.set_num_threads(1)  # small networks: one thread is fastest, and deterministic
+    venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs)
+    if agent.kind == "risk":
+        lam, alpha = agent.lam_alpha
+        model = RiskAversePPO(
+            "MlpPolicy",
+            venv,
+            posterior_weights=posterior.weights,
+            lam=lam,
+            alpha=alpha,
+            feature_names=tuple(posterior.feature_names),
+            seed=seed,
+            verbose=verbose,
+            **kwargs,
+        )
+    else:
+        if agent.kind == "reward":
+            scalarisation = "mean_std" if "kappa" in agent.params else "quantile"
+            venv = PosteriorReward(
+                venv,
+                posterior.weights,
+                scalarisation,
+                kappa=agent.params.get("kappa", 1.0),
+                q=agent.params.get("q", 0.05),
+                gamma=settings.gamma,
+            )
+        model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
+    model.learn(settings.steps, callback=callback)
+    return model
+
+
+def hyperparameters(settings: DeepSettings) -> dict:
+    """The JSON-able PPO arguments ``load_agent`` rebuilds a model with (no network kwargs)."""
+    kwargs = settings.ppo_kwargs(spaces.Discrete(2))  # no extractor: those live in policy_kwargs
+    kwargs.pop("policy_kwargs")
+    kwargs.pop("device")
+    return kwargs
+
+
+def settings_dict(settings: DeepSettings) -> dict:
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()
+    }
+
+
+def action_probabilities(model, env: gym.Env) -> np.ndarray:
+    """π[S, A]: the model's action probabilities in every MDP state of the env's current layout
+    (a tabular env with ``n_states`` and ``observation_of(state)``), in one batch."""
+    base = env.unwrapped
+    obs = np.stack([base.observation_of(s) for s in range(base.n_states)])
+    with th.no_grad():
+        tensor, _ = model.policy.obs_to_tensor(obs)
+        dist = model.policy.get_distribution(tensor)
+        probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def greedy(probs: np.ndarray) -> np.ndarray:
+    """The deterministic policy [S, A] that takes each row's most probable action (the first on
+    ties, as ``argmax`` and SB3's ``predict(deterministic=True)`` do)."""
+    out = np.zeros_like(probs)
+    out[np.arange(len(probs)), probs.argmax(axis=1)] = 1.0
+    return out
+
+
+class GoalRateCallback(BaseCallback):
+    """Every ``every`` steps, the greedy goal rate on fixed evaluation layouts
+    (:class:`rewunc.evaluate.EvalLayouts`); stops training once it reaches ``target``.
+
+    ``history`` holds (steps, training seconds, goal rate) per check; training seconds exclude
+    the time spent evaluating."""
+
+    def __init__(self, layouts, every: int = 8192, target: float = 0.95):
+        super().__init__()
+        self.layouts, self.every, self.target = layouts, int(every), float(target)
+        self.history: list[tuple[int, float, float]] = []
+        self._next = self.every
+        self._evaluating = 0.0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps < self._next:
+            return True
+        self._next += self.every
+        from rewunc.evaluate import evaluate
+
+        start = time.perf_counter()
+        train_seconds = start - self._t0 - self._evaluating
+        rows = evaluate(self.model, self.layouts, name="check", seed=0)
+        rate = float(np.mean([r["outcome"] == "goal" for r in rows]))
+        self._evaluating += time.perf_counter() - start
+        self.history.append((self.num_timesteps, train_seconds, rate))
+        return rate < self.target

@@ -1,0 +1,297 @@
+"""Deep agents in a study: spec parsing, training by name, exact evaluation of a learnt policy on
+a layout's MDP against its LP twin, and both deep experiments' --fast presets end to end."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("stable_baselines3")
+
+import gymnasium as gym  # noqa: E402
+import torch as th  # noqa: E402
+
+import rewunc  # noqa: E402,F401
+from rewunc import deep_stages  # noqa: E402
+from rewunc.agents.deep import DeepAgentError, RiskAversePPO  # noqa: E402
+from rewunc.agents.deep.train import (  # noqa: E402
+    DeepSettings,
+    action_probabilities,
+    deep_agent,
+    greedy,
+    train_agent,
+)
+from rewunc.agents.tabular import make_agent, plan_layouts  # noqa: E402
+from rewunc.evaluate import EvalLayouts, evaluate  # noqa: E402
+from rewunc.planning import feature_expectations  # noqa: E402
+from rewunc.posterior import RewardPosterior  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "rewunc/LavaLand-v0"
+NAMES = ("dirt", "grass", "lava", "target")
+TINY = DeepSettings(steps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1)
+
+
+def posterior(M=30, seed=0, names=NAMES):
+    rng = np.random.default_rng(seed)
+    w = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
+    return RewardPosterior(weights=w, feature_names=names, chain=np.zeros(M, dtype=int))
+
+
+# ---- specs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, canonical, kind, twin",
+    [
+        ("BayesMean", "BayesMean", "risk", "BayesMean"),
+        ("CVaR(alpha=0.9)", "CVaR(alpha=0.9)", "risk", "CVaR(alpha=0.9)"),
+        ("CVaR( alpha = 0.90 )", "CVaR(alpha=0.9)", "risk", "CVaR(alpha=0.9)"),
+        ("BROIL(alpha=0.95, lam=0.5)", "BROIL(lam=0.5, alpha=0.95)", "risk", None),
+        ("Maximin", "Maximin", "risk", "Maximin"),
+        ("MeanStd(kappa=2)", "MeanStd(kappa=2.0)", "reward", None),
+        ("PessimisticReward", "PessimisticReward(q=0.05)", "reward", None),
+        ("TrueReward", "TrueReward", "true", "Oracle"),
+    ],
+)
+def test_deep_agent_specs_are_canonical_and_name_their_twin(spec, canonical, kind, twin):
+    agent = deep_agent(spec)
+    assert agent.spec == canonical and agent.kind == kind
+    assert agent.name == "Deep " + canonical
+    assert agent.twin == (canonical if twin is None and kind == "risk" else twin)
+    if agent.twin and agent.twin != "Oracle":
+        make_agent(agent.twin)  # the twin is a valid tabular agent
+
+
+def test_lam_alpha_of_the_risk_agents():
+    assert deep_agent("BayesMean").lam_alpha[0] == 1.0
+    assert deep_agent("Maximin").lam_alpha == (0.0, 1.0)
+    assert deep_agent("CVaR(alpha=0.9)").lam_alpha == (0.0, 0.9)
+    assert deep_agent("BROIL(lam=0.25, alpha=0.8)").lam_alpha == (0.25, 0.8)
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("PPO", "expected one of"),
+        ("CVaR(beta=0.9)", "unknown parameter"),
+        ("CVaR(alpha=0.9, alpha=0.5)", "given twice"),
+        ("CVaR(alpha=1.5)", "alpha"),
+        ("BROIL(lam=-0.1)", "lam"),
+        ("MeanStd(kappa=-1)", "kappa"),
+        ("PessimisticReward(q=1)", "q"),
+        ("CVaR(alpha=high)", "not a number"),
+    ],
+)
+def test_bad_deep_agent_specs_are_refused_by_name(spec, words):
+    with pytest.raises(DeepAgentError, match=words):
+        deep_agent(spec)
+
+
+def test_settings_are_validated():
+    with pytest.raises(DeepAgentError, match="steps"):
+        DeepSettings(steps=0)
+    with pytest.raises(DeepAgentError, match="gamma"):
+        DeepSettings(gamma=1.0)
+
+
+# ---- training by name --------------------------------------------------------------------
+
+
+def test_a_posterior_with_other_feature_names_is_refused_before_training():
+    wrong = posterior(names=("dirt", "grass", "water", "target"))
+    for spec in ("CVaR(alpha=0.9)", "MeanStd(kappa=1.0)"):
+        with pytest.raises(DeepAgentError, match="differ from the env's"):
+            train_agent(spec, ENV, {}, wrong, 0, TINY)
+    with pytest.raises(DeepAgentError, match="needs a reward posterior"):
+        train_agent("BayesMean", ENV, {}, None, 0, TINY)
+
+
+@pytest.mark.parametrize("spec", ["CVaR(alpha=0.9)", "MeanStd(kappa=1.0)", "TrueReward"])
+def test_train_agent_is_deterministic_with_one_seed(spec):
+    post = posterior()
+    a = train_agent(spec, ENV, {}, post, 3, TINY)
+    b = train_agent(spec, ENV, {}, post, 3, TINY)
+    for (name, x), (_, y) in zip(
+        a.policy.state_dict().items(), b.policy.state_dict().items(), strict=True
+    ):
+        assert th.equal(x, y), name
+    assert isinstance(a, RiskAversePPO) == (spec == "CVaR(alpha=0.9)")
+
+
+def test_lambda_one_ascends_the_posterior_mean_rewards_advantage():
+    """BayesMean (λ = 1): the scalar advantage is w̄·A_ψ whatever the batch's returns, i.e. the
+    policy gradient of the posterior-mean reward."""
+    post = posterior(M=7)
+    model = train_agent("BayesMean", ENV, {}, post, 0, TINY)
+    np.testing.assert_allclose(model.last_risk["c"], np.full(7, 1 / 7))
+    np.testing.assert_allclose(model.last_risk["w_c"], post.weights.mean(0), atol=1e-12)
+    # the buffer's scalar advantages are feature_advantages @ w (tests/test_risk_ppo.py)
+    np.testing.assert_allclose(model.rollout_buffer.advantage_weights, post.weights.mean(0))
+
+
+# ---- exact evaluation of a learnt policy -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = train_agent("TrueReward", ENV, {}, None, 0, DeepSettings(steps=2048, n_envs=4))
+    layouts = EvalLayouts.draw(ENV, "train", 6, 0, 0.95)
+    return model, layouts
+
+
+def test_action_probabilities_match_predict_in_every_state(trained):
+    model, layouts = trained
+    env = gym.make(ENV)
+    env.reset(seed=int(layouts.layout_seeds[0]))
+    base = env.unwrapped
+    before = base.state_index()
+    probs = action_probabilities(model, env)
+    assert base.state_index() == before  # observation_of leaves the env as it was
+    assert probs.shape == (base.n_states, 4)
+    np.testing.assert_allclose(probs.sum(1), 1.0)
+    for s in range(0, base.n_states, 7):
+        action, _ = model.predict(base.observation_of(s), deterministic=True)
+        assert greedy(probs)[s, int(action)] == 1.0
+
+
+def test_exact_objective_equals_the_rollouts_discounted_return(trained):
+    """The greedy policy evaluated on each layout's MDP (TrueReward's criterion: the true value)
+    equals the discounted return of its own rollout on the env (deterministic env and policy):
+    env ↔ MDP ↔ network consistency. The step limit is raised to 2000 so that the MDP's infinite
+    horizon and the rollout differ by at most γ^2000·max|r|/(1 − γ) ≈ 1e-44."""
+    model, _ = trained
+    layouts = EvalLayouts.draw(ENV, "train", 4, 1, 0.95, max_steps=2000)
+    rows = evaluate(model, layouts, name="x", seed=0)
+    env = gym.make(ENV, max_steps=2000)
+    for mdp, layout_seed, row in zip(layouts.mdps, layouts.layout_seeds, rows, strict=True):
+        env.reset(seed=int(layout_seed))
+        mu = feature_expectations(mdp, greedy(action_probabilities(model, env)), dtype=np.float64)
+        assert np.isclose(mu @ mdp.true_weights, row["discounted_return"], rtol=1e-9, atol=1e-9)
+
+
+def test_criterion_of_the_twins_plan_is_the_twins_objective(trained):
+    """The deep agent's score and the LP optimum are one objective: the criterion applied to the
+    twin's own plan gives the twin's objective."""
+    _, layouts = trained
+    post = posterior(M=40)
+    for spec in ("BayesMean", "CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "TrueReward"):
+        agent = deep_agent(spec)
+        plans = plan_layouts(
+            make_agent(agent.twin),
+            deep_stages._draws_for(agent, post, 20),
+            layouts.mdps,
+        )
+        score = deep_stages.criterion(agent, post, 20, layouts.mdps[0].true_weights)
+        np.testing.assert_allclose(score(plans.mu), plans.objectives, atol=1e-6)
+
+
+def test_exactness_table_by_hand():
+    episodes = pd.DataFrame(
+        {
+            "study": "s",
+            "shift": "train",
+            "agent": "Deep CVaR(alpha=0.9)",
+            "seed": [0, 0, 0, 0],
+            "optimum": [1.0, 2.0, 1.0, 2.0],
+            "objective": [0.9, 1.5, 1.0, 2.0],
+            "objective_stochastic": [0.5, 1.0, 1.0, 1.0],
+            "random_objective": [0.0, 0.0, -1.0, 0.0],
+        }
+    )
+    table = deep_stages.exactness(episodes)
+    row = table.iloc[0]
+    assert np.isclose(row["gap"], 0.15) and np.isclose(row["scale"], 1.75)
+    assert np.isclose(row["normalised_gap"], 0.15 / 1.75)
+    assert row["normalised_gap_lo"] <= row["normalised_gap"] <= row["normalised_gap_hi"]
+    assert np.isclose(row["gap_stochastic"], 0.625)
+    two = pd.concat([episodes, episodes.assign(seed=1, objective=episodes["optimum"])])
+    row = deep_stages.exactness(two).iloc[0]
+    assert row["seeds"] == 2 and "Student-t over 2 seeds" in row["interval"]
+    assert np.isclose(row["normalised_gap"], 0.15 / 1.75 / 2)
+
+
+# ---- the experiments -----------------------------------------------------------------------
+
+
+def _run(experiment, out, *extra):
+    cmd = [sys.executable, str(ROOT / "experiments" / f"{experiment}.py"), "--fast"]
+    return subprocess.run(
+        [*cmd, "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+@pytest.mark.slow
+def test_deep_lavaland_fast_end_to_end_in_two_workers_then_resumed(tmp_path):
+    proc = _run("deep_lavaland", tmp_path, "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "deep_lavaland" / "fast"
+    results = pd.read_csv(run / "results.csv")
+    deep = {a for a in results["agent"] if a.startswith("Deep ")}
+    assert deep == {
+        "Deep BayesMean",
+        "Deep CVaR(alpha=0.9)",
+        "Deep BROIL(lam=0.5, alpha=0.95)",
+        "Deep MeanStd(kappa=1.0)",
+        "Deep TrueReward",
+    }
+    # every deep agent's twin is evaluated beside it
+    assert {"BayesMean", "CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "Oracle"} <= set(
+        results["agent"]
+    )
+    exact = pd.read_csv(run / "exactness.csv")
+    assert set(exact["agent"]) == deep - {"Deep MeanStd(kappa=1.0)"}
+    assert (exact["gap"] >= -1e-6).all()  # no policy beats the exact optimum
+    episodes = pd.read_csv(run / "episodes.csv")
+    with_twin = episodes.dropna(subset=["optimum"])
+    assert (with_twin["optimum"] >= with_twin["objective"] - 1e-6).all()
+    assert len(list((run / "agents").glob("*/policy.safetensors"))) == 5
+    assert not list(run.rglob("*.pkl")) and not list(run.rglob("*.zip"))
+    assert "deep agents against their exact LP twins" in proc.stdout
+    # resumed with another --jobs: the agents are read back, not trained again
+    again = _run("deep_lavaland", tmp_path, "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "training" not in again.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(run / "episodes.csv"), episodes)
+
+
+@pytest.mark.slow
+def test_deep_corner_goal_fast_end_to_end(tmp_path):
+    proc = _run("deep_corner_goal", tmp_path, "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "deep_corner_goal" / "fast"
+    results = pd.read_csv(run / "results.csv")
+    true = results[results["agent"] == "Deep TrueReward"]
+    assert sorted(true["p"].unique()) == [0.0, 0.25]
+    risk = results[results["agent"] == "Deep CVaR(alpha=0.9)"]
+    assert list(risk["p"].unique()) == [0.0]
+    posteriors = pd.read_csv(run / "posteriors.csv")
+    assert sorted(posteriors["p"]) == [0.0, 0.25] and posteriors["ambiguity"].notna().all()
+    figures = {p.name for p in (run / "figures").iterdir()}
+    assert {"misgeneralization_curve.png", "sweep.png", "goal_vs_capability.png"} <= figures
+
+
+@pytest.mark.parametrize(
+    "experiment, flags, words",
+    [
+        ("deep_lavaland", ["--deep-agents", "CVaR(alpha=2)"], "--deep-agents: deep agent"),
+        ("deep_lavaland", ["--deep-agents", "PPO"], "--deep-agents"),
+        ("deep_lavaland", ["--deep-steps", "0"], "--deep-steps: expected an integer >= 1"),
+        ("deep_lavaland", ["--jobs", "0"], "--jobs: expected an integer >= 1"),
+        (
+            "deep_lavaland",
+            ["--deep-agents", "CVaR(alpha=0.9)", "CVaR(alpha=0.90)"],
+            "name the same agent twice",
+        ),
+        ("deep_corner_goal", ["--risk-p", "0.3"], "--risk-p: expected one of --ps"),
+    ],
+)
+def test_bad_deep_flags_are_refused_before_any_folder(tmp_path, experiment, flags, words):
+    proc = _run(experiment, tmp_path, *flags)
+    assert proc.returncode == 2
+    assert words in proc.stderr
+    assert not any(tmp_path.iterdir())
