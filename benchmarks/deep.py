@@ -76,6 +76,8 @@ def time_to_goal(seeds, cap: int, every: int) -> None:
     for seed in seeds:
         check = GoalRateCallback(layouts, every=every, target=0.95)
         train_agent("TrueReward", ENV, {}, None, seed, DeepSettings(steps=cap), callback=check)
+        if not check.history:
+            raise SystemExit(f"--goal-cap {cap} is below --goal-every {every}: no check ran")
         n, wall, rate = check.history[-1]
         reached = rate >= 0.95
         plain = PPO("MlpPolicy", make_vec_env(ENV, n_envs=1, seed=seed), seed=seed, device="cpu")

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 
 from rewunc import deep_stages, stages
+from rewunc.agents.deep.train import deep_agent
+from rewunc.agents.tabular import agent_name, make_agent
 from rewunc.config import parse_flags, require
 from rewunc.deep_stages import DeepTask
 from rewunc.evaluate import EvalLayouts, format_summary
@@ -52,6 +54,13 @@ class DeepCornerGoalConfig(stages.StudyConfig):
         require(self.risk_p in self.ps, "risk_p", f"one of --ps {list(self.ps)}", self.risk_p)
         super().__post_init__()
         deep_stages.check_deep_flags(self)
+        names = [deep_agent(s).name for s in self.deep_agents]
+        require("Deep TrueReward" not in names, "deep_agents",
+                "agents over the posterior (TrueReward is trained at every p already)",
+                self.deep_agents)  # fmt: skip
+        known = {"Deep TrueReward", *names, *(agent_name(make_agent(a)) for a in self.agents)}
+        require(self.curve_agent in known, "curve_agent", f"one of {sorted(known)}",
+                self.curve_agent)  # fmt: skip
 
     def study_env_kwargs(self) -> dict:
         return {**self.env_options(), "p": self.ps[0]}
@@ -95,13 +104,15 @@ def main(argv=None) -> int:
     cells = []
     for task in tasks:
         p = task.env_kwargs["p"]
-        tabular = deep_stages.twins(cfg) if p == cfg.risk_p else ("Oracle",)
+        deep = ("TrueReward", *cfg.deep_agents) if p == cfg.risk_p else ("TrueReward",)
+        tabular = deep_stages.twins(cfg, deep) if p == cfg.risk_p else ("Oracle",)
         for shift in cfg.shifts:
             layouts = EvalLayouts.draw(cfg.env, shift, cfg.n_episodes, task.seed, cfg.gamma,
                                        **task.env_kwargs)
-            plans = {a: stages.plan(run, a, task.posterior, layouts, task.seed,
-                                    study=task.study, agent_samples=cfg.agent_samples)
-                     for a in tabular}
+            plans = {lp.agent: lp for lp in (stages.plan(run, a, task.posterior, layouts, task.seed,
+                                                      study=task.study,
+                                                      agent_samples=cfg.agent_samples)
+                                          for a in tabular)}
             if task.spec == "TrueReward":  # once per (p, seed): the tabular agents' cells
                 cells += [stages.evaluation(run, plan, layouts, task.seed, study=task.study,
                                             posterior=task.posterior, tags={"p": p})

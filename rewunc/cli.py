@@ -16,6 +16,8 @@ EXPERIMENTS = {
     "lavaland": "rewunc.experiments.lavaland",
     "corner_goal": "rewunc.experiments.corner_goal",
     "color_goal": "rewunc.experiments.color_goal",
+    "deep_lavaland": "rewunc.experiments.deep_lavaland",
+    "deep_corner_goal": "rewunc.experiments.deep_corner_goal",
 }
 
 

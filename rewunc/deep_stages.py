@@ -150,19 +150,17 @@ def deep_agents(
     }
 
 
-def criterion(agent, posterior: RewardPosterior | None, agent_samples: int, true_weights):
-    """The twin's objective of feature expectations μ [.., K] → [..]: what the LP twin maximised
-    (the posterior-mean value, λ·E + (1 − λ)·CVaR_α over the twin's thinned draws, or the true
-    value for TrueReward / Oracle)."""
+def twin_objective(agent, posterior: RewardPosterior | None, agent_samples: int, true_weights):
+    """The LP twin's criterion as (W [M, K], λ, α): the twin maximised broil(μ·Wᵀ, λ, α) —
+    λ·E + (1 − λ)·CVaR_α over its thinned draws for CVaR, BROIL and Maximin; the posterior-mean
+    value for BayesMean (W = [w̄], λ = 1); the true value for TrueReward / Oracle."""
     if agent.twin == "Oracle":
-        w = np.asarray(true_weights, dtype=np.float64)
-        return lambda mu: np.asarray(mu) @ w
+        return np.asarray(true_weights, dtype=np.float64)[None], 1.0, 1.0
     draws = _draws_for(agent, posterior, agent_samples)
     if agent.spec == "BayesMean":
-        w = draws.mean()
-        return lambda mu: np.asarray(mu) @ w
+        return draws.mean()[None], 1.0, 1.0
     lam, alpha = agent.lam_alpha
-    return lambda mu: broil(np.asarray(mu) @ draws.weights.T, lam, alpha)
+    return np.asarray(draws.weights, dtype=np.float64), lam, alpha
 
 
 def deep_evaluation(
@@ -180,13 +178,18 @@ def deep_evaluation(
 ) -> pd.DataFrame:
     """The episodes of deep agent ``spec`` on ``layouts`` (greedy actions, as SB3's
     ``predict(deterministic=True)``). With ``twin`` (its LP twin's plans on the same layouts),
-    each episode also records, computed exactly on the layout's MDP under the twin's criterion:
-    ``objective`` (the agent's greedy policy), ``objective_stochastic`` (its sampled policy),
-    ``optimum`` (the twin's) and ``random_objective`` (a uniform random policy's)."""
+    each episode also records, computed exactly on the layout's MDP under the twin's criterion
+    (:func:`twin_objective`): ``objective`` (the agent's greedy policy), ``objective_stochastic``
+    (its sampled policy), ``optimum`` (the twin's) and ``random_objective`` (a uniform random
+    policy's); and, the same on every row, the criterion of the returns averaged over the
+    cell's layouts — what one agent trained on the layout distribution maximises —
+    ``pooled_objective``, ``pooled_objective_stochastic``, ``pooled_random_objective`` and
+    ``pooled_optimum`` (:func:`rewunc.agents.tabular.pooled_risk_lp`, one LP over all layouts)."""
     import gymnasium as gym
 
     from rewunc.agents.deep.train import action_probabilities, greedy
     from rewunc.agents.deep.train import deep_agent as parse
+    from rewunc.agents.tabular import pooled_risk_lp
     from rewunc.planning import feature_expectations
 
     agent = parse(spec)
@@ -201,28 +204,35 @@ def deep_evaluation(
         if twin is not None:
             if layouts.mdps is None or len(twin.objectives) != len(layouts):
                 raise ValueError(f"{agent.name}: its twin's plans do not match these layouts")
-            score = criterion(agent, posterior, agent_samples, layouts.mdps[0].true_weights)
+            W, lam, alpha = twin_objective(
+                agent, posterior, agent_samples, layouts.mdps[0].true_weights
+            )
             env = gym.make(layouts.env_id, shift=layouts.shift, **layouts.env_kwargs)
-            extra = []
-            for i, (mdp, layout_seed) in enumerate(
-                zip(layouts.mdps, layouts.layout_seeds, strict=True)
-            ):
+            mus = []  # [N, 3, K]: greedy, stochastic, uniform random
+            for mdp, layout_seed in zip(layouts.mdps, layouts.layout_seeds, strict=True):
                 env.reset(seed=int(layout_seed))
                 probs = action_probabilities(model, env)
                 uniform = np.full_like(probs, 1.0 / probs.shape[1])
-                mus = feature_expectations(
-                    mdp, np.stack([greedy(probs), probs, uniform]), dtype=np.float64
-                )
-                values = score(mus)
-                extra.append(
-                    {
-                        "objective": float(values[0]),
-                        "objective_stochastic": float(values[1]),
-                        "optimum": float(twin.objectives[i]),
-                        "random_objective": float(values[2]),
-                    }
-                )
+                policies = np.stack([greedy(probs), probs, uniform])
+                mus.append(feature_expectations(mdp, policies, dtype=np.float64))
             env.close()
+            mus = np.array(mus)
+            values = broil(mus @ W.T, lam, alpha)  # [N, 3]
+            pooled = broil(mus.mean(0) @ W.T, lam, alpha)  # [3]
+            pooled_optimum, _ = pooled_risk_lp(layouts.mdps, W, lam, alpha)
+            extra = [
+                {
+                    "objective": float(v[0]),
+                    "objective_stochastic": float(v[1]),
+                    "optimum": float(opt),
+                    "random_objective": float(v[2]),
+                    "pooled_objective": float(pooled[0]),
+                    "pooled_objective_stochastic": float(pooled[1]),
+                    "pooled_optimum": pooled_optimum,
+                    "pooled_random_objective": float(pooled[2]),
+                }
+                for v, opt in zip(values, twin.objectives, strict=True)
+            ]
         rows = evaluate(model, layouts, name=agent.name, seed=seed, extra=extra)
         return [{"study": study, **(tags or {}), **r} for r in rows]
 
@@ -230,58 +240,85 @@ def deep_evaluation(
 
 
 def exactness(episodes: pd.DataFrame, *, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Deep agents against their LP twins, per (study, shift, agent): the mean gap J* − J of the
-    greedy policy (and of the stochastic one), the objective scale J* − J_random (the optimum
-    above a uniform random policy) and the normalised gap = mean gap / mean scale, with a 95%
-    interval: a percentile bootstrap over layouts with one seed, Student-t over the seeds'
-    normalised gaps with several. A normalised gap of 0.1 means the deep agent falls short of the
-    exact optimum by 10% of what separates the optimum from acting at random."""
+    """Deep agents against their exact LP twins, per (study, shift, agent).
+
+    Per layout: the mean gap J* − J of the greedy policy to the twin's optimum on each layout,
+    the objective scale J* − J_random (the optimum's margin over a uniform random policy) and
+    the normalised gap = gap / scale (also for the stochastic policy). Pooled: the same for the
+    criterion of the layout-averaged returns (one LP over all the cell's layouts; for CVaR and
+    BROIL this, not the per-layout optimum, is what a deep agent trained on the layout
+    distribution maximises). A normalised gap of 0.1: the deep agent falls short of the exact
+    optimum by 10% of what separates the optimum from acting at random.
+
+    Intervals (``level``): with one seed, a percentile bootstrap over layouts for the per-layout
+    numbers and none for the pooled ones (one LP per cell); with several seeds, Student-t over
+    the seeds' values, and the point estimate is the mean over seeds.
+    """
     if "optimum" not in episodes:
         return pd.DataFrame()
+    pct = f"{level:.0%}"
     rows = []
     data = episodes.dropna(subset=["optimum"])
     for (study, shift, agent), cell in data.groupby(["study", "shift", "agent"], sort=False):
-        gap = (cell["optimum"] - cell["objective"]).to_numpy()
-        gap_stochastic = (cell["optimum"] - cell["objective_stochastic"]).to_numpy()
-        scale = (cell["optimum"] - cell["random_objective"]).to_numpy()
-        seeds = cell["seed"].to_numpy()
-        normalised = gap.mean() / scale.mean()
-        if len(np.unique(seeds)) > 1:
-            per_seed = [gap[seeds == s].mean() / scale[seeds == s].mean() for s in np.unique(seeds)]
-            lo, hi = t_interval(np.array(per_seed), level)
-            label = f"95% Student-t over {len(per_seed)} seeds"
+        seeds = np.unique(cell["seed"])
+        per_seed = []
+        for s in seeds:
+            c = cell[cell["seed"] == s]
+            gap = (c["optimum"] - c["objective"]).to_numpy()
+            scale = (c["optimum"] - c["random_objective"]).to_numpy()
+            stoch = (c["optimum"] - c["objective_stochastic"]).to_numpy()
+            first = c.iloc[0]
+            pooled_gap = first["pooled_optimum"] - first["pooled_objective"]
+            pooled_scale = first["pooled_optimum"] - first["pooled_random_objective"]
+            per_seed.append(
+                {
+                    "gap": gap,
+                    "scale": scale,
+                    "normalised_gap": gap.mean() / scale.mean(),
+                    "normalised_gap_stochastic": stoch.mean() / scale.mean(),
+                    "pooled_gap": pooled_gap,
+                    "pooled_normalised_gap": pooled_gap / pooled_scale,
+                    "pooled_optimum": first["pooled_optimum"],
+                    "pooled_objective": first["pooled_objective"],
+                }
+            )
+        row = {
+            "study": study,
+            "shift": shift,
+            "agent": agent,
+            "layouts": len(cell) // len(seeds),
+            "seeds": len(seeds),
+            "optimum": float(cell["optimum"].mean()),
+            "objective": float(cell["objective"].mean()),
+            "random_objective": float(cell["random_objective"].mean()),
+        }
+        for name in ("normalised_gap_stochastic", "pooled_optimum", "pooled_objective"):
+            row[name] = float(np.mean([r[name] for r in per_seed]))
+        if len(seeds) > 1:
+            for name in ("gap", "normalised_gap", "pooled_gap", "pooled_normalised_gap"):
+                values = np.array(
+                    [r[name].mean() if name == "gap" else r[name] for r in per_seed], dtype=float
+                )
+                row[name] = float(values.mean())
+                row[f"{name}_lo"], row[f"{name}_hi"] = t_interval(values, level)
+            row["interval"] = f"{pct} Student-t over {len(seeds)} seeds"
         else:
+            only = per_seed[0]
+            gap, scale = only["gap"], only["scale"]
             rng = np.random.default_rng(seed)
+            row["gap"] = float(gap.mean())
+            row["gap_lo"], row["gap_hi"] = bootstrap_interval(gap, rng, level=level)
             idx = rng.integers(len(gap), size=(2000, len(gap)))
             ratios = gap[idx].mean(1) / scale[idx].mean(1)
-            lo, hi = (float(v) for v in np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2]))
-            label = f"95% bootstrap over {len(gap)} layouts"
-        glo, ghi = (
-            t_interval(np.array([gap[seeds == s].mean() for s in np.unique(seeds)]), level)
-            if len(np.unique(seeds)) > 1
-            else bootstrap_interval(gap, np.random.default_rng(seed), level=level)
-        )
-        rows.append(
-            {
-                "study": study,
-                "shift": shift,
-                "agent": agent,
-                "layouts": len(gap),
-                "seeds": len(np.unique(seeds)),
-                "optimum": float(cell["optimum"].mean()),
-                "objective": float(cell["objective"].mean()),
-                "random_objective": float(cell["random_objective"].mean()),
-                "gap": float(gap.mean()),
-                "gap_lo": glo,
-                "gap_hi": ghi,
-                "gap_stochastic": float(gap_stochastic.mean()),
-                "scale": float(scale.mean()),
-                "normalised_gap": float(normalised),
-                "normalised_gap_lo": lo,
-                "normalised_gap_hi": hi,
-                "interval": label,
-            }
-        )
+            row["normalised_gap"] = float(only["normalised_gap"])
+            row["normalised_gap_lo"], row["normalised_gap_hi"] = (
+                float(v) for v in np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+            )
+            for name in ("pooled_gap", "pooled_normalised_gap"):
+                row[name] = float(only[name])
+                row[f"{name}_lo"] = row[f"{name}_hi"] = np.nan
+            row["interval"] = f"{pct} bootstrap over {len(gap)} layouts (pooled: none, one seed)"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -314,6 +351,19 @@ def check_deep_flags(config) -> None:
         raise ConfigError(
             f"--deep-agents: {list(config.deep_agents)} name the same agent twice ({names})"
         )
+    import gymnasium as gym
+
+    from rewunc.protocol import is_tabular
+
+    env = gym.make(config.env, **config.study_env_kwargs())
+    try:
+        if is_tabular(env) and not callable(getattr(env.unwrapped, "observation_of", None)):
+            raise ConfigError(
+                f"--env: {config.env} has to_mdp() but no observation_of(state): the deep agents' "
+                "exact check against their LP twins reads the network's policy in every state"
+            )
+    finally:
+        env.close()
 
 
 def deep_settings(config):
@@ -324,13 +374,15 @@ def deep_settings(config):
     return DeepSettings(steps=config.deep_steps, gamma=config.gamma)
 
 
-def twins(config) -> tuple[str, ...]:
-    """The study's tabular agents plus every deep agent's LP twin not already among them."""
+def twins(config, deep_agents: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The study's tabular agents plus the LP twin of every deep agent (``deep_agents``, default
+    ``config.deep_agents``) not already among them."""
     from rewunc.agents.deep.train import deep_agent
     from rewunc.agents.tabular import agent_name
 
     have = {agent_name(make_agent(a)) for a in config.agents}
-    extra = [deep_agent(s).twin for s in config.deep_agents]
+    specs = config.deep_agents if deep_agents is None else deep_agents
+    extra = [deep_agent(s).twin for s in specs]
     return (*config.agents, *dict.fromkeys(t for t in extra if t and t not in have))
 
 
@@ -343,19 +395,25 @@ def write_exactness(run: Run, cells: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def format_exactness(table: pd.DataFrame) -> str:
-    """A plain-text table of :func:`exactness`: per shift and agent, the gap to the LP optimum and
-    the normalised gap with their intervals."""
+    """A plain-text table of :func:`exactness`: per study, shift and agent, the normalised gap to
+    the LP optimum per layout and pooled over layouts, with their intervals."""
     if table is None or not len(table):
         return "no deep agent has an LP twin: no exactness table"
+
+    def interval(r, name):
+        lo, hi = getattr(r, f"{name}_lo"), getattr(r, f"{name}_hi")
+        value = getattr(r, name)
+        return f"{value:6.3f}" + ("" if np.isnan(lo) else f" [{lo:6.3f}, {hi:6.3f}]")
+
     lines = [
-        f"deep agents against their exact LP twins ({table['interval'].iloc[0]}):",
-        f"{'study':<15s} {'shift':<9s} {'agent':<34s} {'optimum':>8s} {'deep':>8s} "
-        f"{'random':>8s} {'gap [95% interval]':>26s} {'normalised gap':>26s}",
+        f"deep agents against their exact LP twins ({table['interval'].iloc[0]}); "
+        "gaps as a fraction of the optimum's margin over a random policy:",
+        f"{'study':<10s} {'shift':<9s} {'agent':<34s} {'optimum':>8s} {'deep':>8s} "
+        f"{'normalised gap per layout':>27s} {'pooled over layouts':>27s}",
     ]
     for r in table.itertuples():
         lines.append(
-            f"{r.study:<15s} {r.shift:<9s} {r.agent:<34s} {r.optimum:8.3f} {r.objective:8.3f} "
-            f"{r.random_objective:8.3f} {r.gap:8.3f} [{r.gap_lo:6.3f}, {r.gap_hi:6.3f}] "
-            f"{r.normalised_gap:8.3f} [{r.normalised_gap_lo:6.3f}, {r.normalised_gap_hi:6.3f}]"
+            f"{r.study:<10s} {r.shift:<9s} {r.agent:<34s} {r.optimum:8.3f} {r.objective:8.3f} "
+            f"{interval(r, 'normalised_gap'):>27s} {interval(r, 'pooled_normalised_gap'):>27s}"
         )
     return "\n".join(lines)

@@ -25,10 +25,16 @@ from rewunc.agents.deep.train import (  # noqa: E402
     greedy,
     train_agent,
 )
-from rewunc.agents.tabular import make_agent, plan_layouts  # noqa: E402
+from rewunc.agents.tabular import (  # noqa: E402
+    make_agent,
+    plan_layouts,
+    pooled_risk_lp,
+    risk_lp,
+)
 from rewunc.evaluate import EvalLayouts, evaluate  # noqa: E402
 from rewunc.planning import feature_expectations  # noqa: E402
 from rewunc.posterior import RewardPosterior  # noqa: E402
+from rewunc.risk import broil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "rewunc/LavaLand-v0"
@@ -174,20 +180,34 @@ def test_exact_objective_equals_the_rollouts_discounted_return(trained):
         assert np.isclose(mu @ mdp.true_weights, row["discounted_return"], rtol=1e-9, atol=1e-9)
 
 
-def test_criterion_of_the_twins_plan_is_the_twins_objective(trained):
-    """The deep agent's score and the LP optimum are one objective: the criterion applied to the
-    twin's own plan gives the twin's objective."""
+def test_twin_objective_of_the_twins_plan_is_the_twins_objective(trained):
+    """The deep agent's score and the LP optimum are one objective: the twin's criterion applied
+    to the twin's own plan gives the twin's objective; pooled over layouts, the joint LP is at
+    least the pooled score of the per-layout plans (and equal for a linear criterion)."""
     _, layouts = trained
     post = posterior(M=40)
     for spec in ("BayesMean", "CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "TrueReward"):
         agent = deep_agent(spec)
         plans = plan_layouts(
-            make_agent(agent.twin),
-            deep_stages._draws_for(agent, post, 20),
-            layouts.mdps,
+            make_agent(agent.twin), deep_stages._draws_for(agent, post, 20), layouts.mdps
         )
-        score = deep_stages.criterion(agent, post, 20, layouts.mdps[0].true_weights)
-        np.testing.assert_allclose(score(plans.mu), plans.objectives, atol=1e-6)
+        W, lam, alpha = deep_stages.twin_objective(agent, post, 20, layouts.mdps[0].true_weights)
+        np.testing.assert_allclose(broil(plans.mu @ W.T, lam, alpha), plans.objectives, atol=1e-6)
+        pooled, mu = pooled_risk_lp(layouts.mdps, W, lam, alpha)
+        assert np.isclose(broil(mu.mean(0) @ W.T, lam, alpha), pooled, atol=1e-7)
+        of_plans = broil(plans.mu.mean(0) @ W.T, lam, alpha)
+        assert pooled >= of_plans - 1e-7
+        if lam == 1.0:
+            assert np.isclose(pooled, plans.objectives.mean(), atol=1e-7)
+
+
+def test_pooled_risk_lp_on_one_layout_is_risk_lp(trained):
+    _, layouts = trained
+    W = posterior(M=25).weights
+    for lam, alpha in ((0.0, 0.9), (0.5, 0.95), (0.0, 1.0)):
+        pooled, mu = pooled_risk_lp(layouts.mdps[:1], W, lam, alpha)
+        single = risk_lp(layouts.mdps[0], W, lam, alpha)
+        assert np.isclose(pooled, single.objective, atol=1e-8)
 
 
 def test_exactness_table_by_hand():
@@ -201,18 +221,25 @@ def test_exactness_table_by_hand():
             "objective": [0.9, 1.5, 1.0, 2.0],
             "objective_stochastic": [0.5, 1.0, 1.0, 1.0],
             "random_objective": [0.0, 0.0, -1.0, 0.0],
+            "pooled_optimum": 1.6,
+            "pooled_objective": 1.2,
+            "pooled_objective_stochastic": 1.0,
+            "pooled_random_objective": -0.4,
         }
     )
-    table = deep_stages.exactness(episodes)
-    row = table.iloc[0]
-    assert np.isclose(row["gap"], 0.15) and np.isclose(row["scale"], 1.75)
+    row = deep_stages.exactness(episodes).iloc[0]
+    assert np.isclose(row["gap"], 0.15)
     assert np.isclose(row["normalised_gap"], 0.15 / 1.75)
     assert row["normalised_gap_lo"] <= row["normalised_gap"] <= row["normalised_gap_hi"]
-    assert np.isclose(row["gap_stochastic"], 0.625)
-    two = pd.concat([episodes, episodes.assign(seed=1, objective=episodes["optimum"])])
-    row = deep_stages.exactness(two).iloc[0]
+    assert np.isclose(row["normalised_gap_stochastic"], 0.625 / 1.75)
+    assert np.isclose(row["pooled_gap"], 0.4) and np.isclose(row["pooled_normalised_gap"], 0.2)
+    assert np.isnan(row["pooled_normalised_gap_lo"])  # one seed: no interval for one LP
+    other = episodes.assign(seed=1, objective=episodes["optimum"], pooled_objective=1.6)
+    row = deep_stages.exactness(pd.concat([episodes, other])).iloc[0]
     assert row["seeds"] == 2 and "Student-t over 2 seeds" in row["interval"]
-    assert np.isclose(row["normalised_gap"], 0.15 / 1.75 / 2)
+    assert np.isclose(row["normalised_gap"], 0.15 / 1.75 / 2)  # the mean over seeds
+    assert np.isclose(row["pooled_normalised_gap"], 0.1)
+    assert row["pooled_normalised_gap_lo"] <= 0.1 <= row["pooled_normalised_gap_hi"]
 
 
 # ---- the experiments -----------------------------------------------------------------------
@@ -288,6 +315,8 @@ def test_deep_corner_goal_fast_end_to_end(tmp_path):
             "name the same agent twice",
         ),
         ("deep_corner_goal", ["--risk-p", "0.3"], "--risk-p: expected one of --ps"),
+        ("deep_corner_goal", ["--deep-agents", "TrueReward"], "--deep-agents: expected agents"),
+        ("deep_corner_goal", ["--curve-agent", "Deep PPO"], "--curve-agent: expected one of"),
     ],
 )
 def test_bad_deep_flags_are_refused_before_any_folder(tmp_path, experiment, flags, words):

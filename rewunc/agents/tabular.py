@@ -19,6 +19,7 @@ convention of :mod:`rewunc.risk` (confidence level in (0, 1]; α = 1 is the wors
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,67 @@ def risk_lp(
     mu = res.x[nx : nx + K]
     objective = -res.fun - lam * float(p @ base)
     return PlannedPolicy(_policy_from_occupancy(mdp, x, live), float(objective), mu)
+
+
+def pooled_risk_lp(
+    mdps: Sequence[TabularMDP], weights: np.ndarray, lam: float, alpha: float
+) -> tuple[float, np.ndarray]:
+    """max over one policy per MDP of λ·E[X̄] + (1 − λ)·CVaR_α[X̄], X̄_m = w_m·(1/N)·Σ_L μ_L: the
+    risk of the return *averaged over the N layouts* (what one agent trained on a distribution
+    of layouts, scored by its pooled per-draw returns, maximises), as one sparse LP with
+    block-diagonal flows and shared σ, z.
+
+    By the concavity of CVaR this is ≥ the mean over layouts of :func:`risk_lp`'s per-layout
+    optima (equal at λ = 1, where the objective is linear).
+
+    Returns:
+        (objective, mu [N, K]): the optimum and each layout's feature expectations at it.
+    """
+    lam, alpha = check_lam(lam), check_alpha(alpha)
+    W = np.asarray(weights, dtype=np.float64)
+    M, K = W.shape
+    n = len(mdps)
+    if n == 0:
+        raise AgentError("pooled_risk_lp: expected at least one MDP")
+    flows, phis, sizes = [], [], []
+    for mdp in mdps:
+        if mdp.n_features != K:
+            raise AgentError(f"weights: {K} features, an MDP has {mdp.n_features}")
+        a_flow, b_flow, live = occupancy_constraints(mdp)
+        flows.append((a_flow, b_flow))
+        phis.append(successor_features(mdp)[live].reshape(-1, K))
+        sizes.append(phis[-1].shape[0])
+    nx = sum(sizes)
+    p = np.full(M, 1.0 / M)
+    a_flow = sp.block_diag([f[0] for f in flows], format="csr")
+    b_flow = np.concatenate([f[1] for f in flows])
+    # μ̄ = (1/N) Σ_L φ̄_Lᵀ x_L
+    phi_all = sp.csr_matrix(np.concatenate(phis).T / n)  # [K, nx]
+    # variables: x [nx], μ̄ [K], σ [1], z [M]
+    a_mu = sp.hstack([-phi_all, sp.eye(K), sp.csr_matrix((K, 1 + M))])
+    a_eq = sp.vstack(
+        [sp.hstack([a_flow, sp.csr_matrix((a_flow.shape[0], K + 1 + M))]), a_mu], format="csr"
+    )
+    b_eq = np.concatenate([b_flow, np.zeros(K)])
+    a_ub = sp.hstack([sp.csr_matrix((M, nx)), -W, np.ones((M, 1)), -sp.eye(M)], format="csr")
+    b_ub = np.zeros(M)
+    tail = (1.0 - alpha) if alpha < 1.0 else 1.0
+    c = np.concatenate(
+        [
+            np.zeros(nx),
+            -lam * (p @ W),
+            [-(1.0 - lam)],
+            np.full(M, (1.0 - lam) / tail) * p if alpha < 1.0 else np.zeros(M),
+        ]
+    )
+    z_bounds = (0, None) if alpha < 1.0 else (0, 0)
+    bounds = [(0, None)] * nx + [(None, None)] * (K + 1) + [z_bounds] * M
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise AgentError(f"pooled risk LP failed: {res.message}")
+    x = np.split(res.x[:nx], np.cumsum(sizes)[:-1])
+    mu = np.stack([phi.T @ xl for phi, xl in zip(phis, x, strict=True)])
+    return float(-res.fun), mu
 
 
 def _policy_from_occupancy(mdp: TabularMDP, x: np.ndarray, live: np.ndarray) -> np.ndarray:

@@ -10,7 +10,10 @@
   gives exact per-draw advantages, and PG-BROIL's weights recomputed from each batch;
 - :class:`GridCNN` (``extractors``): a features extractor for one-hot (C, H, W) grids
   (``egocentric=True`` re-centres the grid on the agent);
-- :func:`save_agent` / :func:`load_agent` (``saving``): safetensors + JSON, no pickle.
+- :func:`save_agent` / :func:`load_agent` (``saving``): safetensors + JSON, no pickle;
+- :func:`train_agent` (``train``): a deep agent by spec (``"CVaR(alpha=0.9)"``, ``"MeanStd"``,
+  ``"TrueReward"``, ...) with one seed and :class:`DeepSettings`; :func:`action_probabilities`
+  of a learnt policy in every MDP state (for exact evaluation); :class:`GoalRateCallback`.
 """
 
 from rewunc.agents.deep.extractors import GridCNN
@@ -23,17 +26,29 @@ from rewunc.agents.deep.risk_ppo import (
     critic_basis,
 )
 from rewunc.agents.deep.saving import load_agent, save_agent
+from rewunc.agents.deep.train import (
+    DeepSettings,
+    GoalRateCallback,
+    action_probabilities,
+    deep_agent,
+    train_agent,
+)
 
 __all__ = [
     "SCALARISATIONS",
     "DeepAgentError",
+    "DeepSettings",
+    "GoalRateCallback",
     "FeatureRolloutBuffer",
     "GridCNN",
     "PosteriorReward",
     "RiskAversePPO",
     "SuccessorFeaturePolicy",
+    "action_probabilities",
     "broil_weights",
     "critic_basis",
+    "deep_agent",
     "load_agent",
     "save_agent",
+    "train_agent",
 ]
