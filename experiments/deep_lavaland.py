@@ -14,6 +14,7 @@ it; a deep agent acts on what it learnt in training, where lava never occurred.
 
     python experiments/deep_lavaland.py --jobs 2          # 3 seeds: runs/deep_lavaland/default/
     python experiments/deep_lavaland.py --fast            # under a minute: runs/deep_lavaland/fast/
+    python experiments/deep_lavaland.py --deep-train-shift lava --name lava_in_training
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import sys
 from dataclasses import dataclass
 
 from rewunc import deep_stages, stages
-from rewunc.config import parse_flags
+from rewunc.config import parse_flags, require
 from rewunc.deep_stages import DeepTask
 from rewunc.evaluate import EvalLayouts, format_summary
 from rewunc.experts import BoltzmannExpert
 from rewunc.plots import plot_run
+from rewunc.protocol import shifts
+from rewunc.stages import make_env
 
 DEEP_AGENTS = (
     "BayesMean",
@@ -42,8 +45,10 @@ class DeepLavaLandConfig(stages.StudyConfig):
     """Deep LavaLand: the flagship's posterior, deep agents beside the exact ones.
 
     ``deep_agents`` (specs of rewunc.agents.deep.train) train for ``deep_steps`` PPO steps each,
-    ``jobs`` at a time in worker processes; ``agents`` are the exact tabular agents (each deep
-    agent's LP twin is added). See rewunc.stages.StudyConfig for every other flag.
+    ``jobs`` at a time in worker processes, on the training distribution (``deep_train_shift``
+    "lava" trains them where lava occurs: the posterior's uncertainty about it then shapes
+    what they learn); ``agents`` are the exact tabular agents (each deep agent's LP twin is
+    added). See rewunc.stages.StudyConfig for every other flag.
     """
 
     env: str = "rewunc/LavaLand-v0"
@@ -54,11 +59,20 @@ class DeepLavaLandConfig(stages.StudyConfig):
     shifts: tuple[str, ...] = ("train", "lava")
     deep_agents: tuple[str, ...] = DEEP_AGENTS
     deep_steps: int = 100_000
+    deep_train_shift: str = "train"
     jobs: int = 1
 
     def __post_init__(self):
         super().__post_init__()
         deep_stages.check_deep_flags(self)
+        known = ("train", *shifts(make_env(self.env, None, self.env_options())))
+        require(self.deep_train_shift in known, "deep_train_shift", f"one of {list(known)}",
+                self.deep_train_shift)  # fmt: skip
+
+    def deep_env_kwargs(self) -> dict:
+        """The deep agents' training env: the study's, on ``deep_train_shift``."""
+        shift = None if self.deep_train_shift == "train" else self.deep_train_shift
+        return {**self.env_options(), "shift": shift}
 
 
 FAST = dict(
@@ -88,7 +102,7 @@ def main(argv=None) -> int:
         posteriors[seed] = stages.posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
                                             env_id=env, env_kwargs=env_kwargs)
         rows.append(stages.posterior_row(STUDY, seed, posteriors[seed]))
-        tasks += [DeepTask(STUDY, seed, spec, env, env_kwargs, posteriors[seed])
+        tasks += [DeepTask(STUDY, seed, spec, env, cfg.deep_env_kwargs(), posteriors[seed])
                   for spec in cfg.deep_agents]
     models = deep_stages.deep_agents(run, tasks, settings=deep_stages.deep_settings(cfg),
                                      agent_samples=cfg.agent_samples, jobs=cfg.jobs)

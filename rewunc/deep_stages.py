@@ -405,15 +405,16 @@ def format_exactness(table: pd.DataFrame) -> str:
         value = getattr(r, name)
         return f"{value:6.3f}" + ("" if np.isnan(lo) else f" [{lo:6.3f}, {hi:6.3f}]")
 
+    w = max(5, *(len(str(x)) for x in table["study"]))
     lines = [
         f"deep agents against their exact LP twins ({table['interval'].iloc[0]}); "
         "gaps as a fraction of the optimum's margin over a random policy:",
-        f"{'study':<10s} {'shift':<9s} {'agent':<34s} {'optimum':>8s} {'deep':>8s} "
+        f"{'study':<{w}s} {'shift':<9s} {'agent':<34s} {'optimum':>8s} {'deep':>8s} "
         f"{'normalised gap per layout':>27s} {'pooled over layouts':>27s}",
     ]
     for r in table.itertuples():
         lines.append(
-            f"{r.study:<10s} {r.shift:<9s} {r.agent:<34s} {r.optimum:8.3f} {r.objective:8.3f} "
+            f"{r.study:<{w}s} {r.shift:<9s} {r.agent:<34s} {r.optimum:8.3f} {r.objective:8.3f} "
             f"{interval(r, 'normalised_gap'):>27s} {interval(r, 'pooled_normalised_gap'):>27s}"
         )
     return "\n".join(lines)
