@@ -144,13 +144,29 @@ def outcome_bars(results: pd.DataFrame) -> list[tuple[str, str, str]]:
     return [b for b in BARS if keep[b[0]] and {b[0], f"{b[0]}_lo", f"{b[0]}_hi"} <= set(results)]
 
 
-def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
+def per_seed_rates(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Outcome rates per (study, shift, agent, seed) from episode records (an ``outcome``
+    column), named as in results (goal_rate, hazard_rate, ...)."""
+    from rewunc.evaluate import RATES
+
+    keys = ["study", "shift", "agent", "seed"]
+    frame = episodes[keys].copy()
+    for rate, outcomes in RATES.items():
+        frame[rate] = episodes["outcome"].isin(outcomes).astype(float)
+    return frame.groupby(keys, sort=False).mean().reset_index()
+
+
+def goal_vs_capability(
+    results: pd.DataFrame, title: str = "", episodes: pd.DataFrame | None = None
+) -> plt.Figure:
     """Grouped bars of outcome rates with their intervals, one panel per (study, shift).
 
     ``results``: one row per (study, shift, agent) with ``<rate>``, ``<rate>_lo`` and
     ``<rate>_hi`` for goal_rate and any of capability_rate, misgeneralization_rate, hazard_rate,
     timeout_rate; optionally ``interval`` (which interval, shown in the title). Only informative
-    bars are drawn (:func:`outcome_bars`); return and regret columns are not used.
+    bars are drawn (:func:`outcome_bars`); return and regret columns are not used. With
+    ``episodes`` from several seeds, each seed's rate is drawn as a dot on its bar, so the
+    spread across seeds shows.
     """
     _require(
         results,
@@ -172,6 +188,9 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
     )
     x = np.arange(len(agents))
     w = 0.8 / len(bars)
+    seeds = None
+    if episodes is not None and episodes["seed"].nunique() > 1:
+        seeds = per_seed_rates(episodes)
     for ax, (study, shift) in zip(axes.flat, panels, strict=False):
         cell = results[(results["study"] == study) & (results["shift"] == shift)]
         m = cell.drop_duplicates("agent").set_index("agent").reindex(agents)
@@ -188,6 +207,17 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
                 color=color,
                 label=label,
             )
+            if seeds is not None:
+                dots = seeds[(seeds["study"] == study) & (seeds["shift"] == shift)]
+                xs = dots["agent"].map({a: i for i, a in enumerate(agents)})
+                ax.scatter(
+                    xs + (j - (len(bars) - 1) / 2) * w,
+                    dots[metric],
+                    s=9,
+                    color="black",
+                    zorder=3,
+                    label="one seed" if j == 0 else None,
+                )
         ax.set_xticks(x)
         ax.set_xticklabels(agents, rotation=30, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(agents) - 0.4)
@@ -205,7 +235,7 @@ def goal_vs_capability(results: pd.DataFrame, title: str = "") -> plt.Figure:
         f"bars: fraction of episodes; whiskers: {interval_text(results)}",
         fontsize=10,
     )
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(bars), fontsize=8)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8)
     return fig
 
 
@@ -856,7 +886,7 @@ def plot_run(path) -> list[Path]:
     episodes = _read_csv(path / "episodes.csv")
     styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
     figs["goal_vs_capability"] = goal_vs_capability(
-        results, f"{config['experiment']}: goal vs capability"
+        results, f"{config['experiment']}: goal vs capability", episodes
     )
     shift = results["shift"].iloc[-1]  # the last split of the studies (the held-out shift)
     posterior_stages = [m for m in stages.values() if m.get("kind") == "posterior"]

@@ -1,6 +1,7 @@
 """Deep agents in a study: spec parsing, training by name, exact evaluation of a learnt policy on
 a layout's MDP against its LP twin, and both deep experiments' --fast presets end to end."""
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -319,8 +320,10 @@ def test_deep_corner_goal_fast_end_to_end(tmp_path):
         ("deep_corner_goal", ["--curve-agent", "Deep PPO"], "--curve-agent: expected one of"),
     ],
 )
-def test_bad_deep_flags_are_refused_before_any_folder(tmp_path, experiment, flags, words):
-    proc = _run(experiment, tmp_path, *flags)
-    assert proc.returncode == 2
-    assert words in proc.stderr
+def test_bad_deep_flags_are_refused_before_any_folder(tmp_path, capsys, experiment, flags, words):
+    module = importlib.import_module(f"rewunc.experiments.{experiment}")
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--fast", "--out", str(tmp_path), *flags])
+    assert exit_.value.code == 2
+    assert words in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
