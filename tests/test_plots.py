@@ -138,6 +138,30 @@ def test_goal_vs_capability_old_tables():
         plots.goal_vs_capability(table.drop(columns=["goal_rate_hi"]))
 
 
+def test_goal_vs_capability_shows_each_seed_with_several_seeds():
+    outcomes = ["goal", "goal", "hazard", "goal", "timeout", "timeout"]
+    episodes = pd.DataFrame(
+        {
+            "study": "lavaland",
+            "shift": "lava",
+            "agent": "BayesMean",
+            "seed": [0, 0, 0, 1, 1, 1],
+            "outcome": outcomes,
+        }
+    )
+    rates = plots.per_seed_rates(episodes).set_index("seed")
+    assert np.allclose(rates["goal_rate"], [2 / 3, 1 / 3])
+    assert np.allclose(rates["hazard_rate"], [1 / 3, 0.0])
+    assert np.allclose(rates["timeout_rate"], [0.0, 2 / 3])
+    table = results_table()
+    fig = plots.goal_vs_capability(table, episodes=episodes)
+    assert legend_texts(fig)[0] == "one seed"
+    assert len(plots.goal_vs_capability(table, episodes=episodes[episodes.seed == 0]).legends)
+    assert "one seed" not in legend_texts(
+        plots.goal_vs_capability(table, episodes=episodes[episodes.seed == 0])
+    )
+
+
 # ---- reward map ---------------------------------------------------------------------------
 
 
