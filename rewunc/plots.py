@@ -819,14 +819,19 @@ CURVE_OUTCOMES = (
 
 
 def misgeneralization_curve(
-    results: pd.DataFrame, posteriors: pd.DataFrame, agent: str, shift: str
+    results: pd.DataFrame,
+    posteriors: pd.DataFrame,
+    agent: str,
+    shift: str,
+    episodes: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """Langosco et al.'s curve: ``agent``'s goal, proxy and timeout rates on ``shift`` against
     p (top), and on the same p axis the posterior's ambiguity (bottom; each seed, and the mean
     with the min–max over seeds).
 
     ``results``: rows with p, shift, agent and the rates with _lo and _hi (``interval`` says
-    which intervals). ``posteriors``: rows with p and ambiguity (and ambiguity_of)."""
+    which intervals). ``posteriors``: rows with p and ambiguity (and ambiguity_of). With
+    ``episodes`` (a ``p`` column) from several seeds, each seed's rates are drawn as dots."""
     _require(results, ("p", "shift", "agent", "goal_rate"), "misgeneralization_curve: results")
     _require(posteriors, ("p", "ambiguity"), "misgeneralization_curve: posteriors")
     cell = results[(results["agent"] == agent) & (results["shift"] == shift)].sort_values("p")
@@ -844,9 +849,15 @@ def misgeneralization_curve(
         top.errorbar(
             cell["p"], cell[metric], yerr=yerr, color=color, marker=marker, capsize=3, label=label
         )
+        if episodes is not None and "p" in episodes and episodes["seed"].nunique() > 1:
+            mine = episodes[(episodes["agent"] == agent) & (episodes["shift"] == shift)]
+            by_seed = per_seed_rates(mine.assign(study=mine["p"].astype(str)))
+            by_seed["p"] = by_seed["study"].astype(float)
+            top.scatter(by_seed["p"], by_seed[metric], s=14, color=color, alpha=0.45, marker=marker)
     top.set_ylim(-0.03, 1.03)
     top.set_ylabel(f"rate on '{shift}'")
-    top.set_title(f"{agent} on '{shift}' ({interval_text(cell)})", fontsize=9)
+    dots = "; faint markers: each seed" if episodes is not None else ""
+    top.set_title(f"{agent} on '{shift}' ({interval_text(cell)}{dots})", fontsize=8)
     top.legend(fontsize=8)
     top.grid(alpha=0.3)
     by_p = posteriors.groupby("p")["ambiguity"]
@@ -926,7 +937,7 @@ def plot_run(path) -> list[Path]:
             curve_agent = config.get("config", {}).get("curve_agent")
             if curve_agent and curve_agent in set(results["agent"]):
                 figs["misgeneralization_curve"] = misgeneralization_curve(
-                    results, posteriors, curve_agent, shift
+                    results, posteriors, curve_agent, shift, episodes
                 )
     written = []
     for name, fig in figs.items():
