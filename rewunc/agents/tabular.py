@@ -101,22 +101,65 @@ def risk_lp(
         mu_expert: [K] the demonstrator's feature expectations (regret form) or None (robust).
         p: [M] draw probabilities (default uniform).
     """
-    lam, alpha = check_lam(lam), check_alpha(alpha)
     W = np.asarray(weights, dtype=np.float64)
+    base = None if mu_expert is None else W @ np.asarray(mu_expert, dtype=np.float64)
+    (x,), (live,), mu, objective = _risk_program([mdp], W, lam, alpha, base, p)
+    return PlannedPolicy(_policy_from_occupancy(mdp, x, live), objective, mu)
+
+
+def pooled_risk_lp(
+    mdps: Sequence[TabularMDP], weights: np.ndarray, lam: float, alpha: float
+) -> tuple[float, np.ndarray]:
+    """max over one policy per MDP of λ·E[X̄] + (1 − λ)·CVaR_α[X̄], X̄_m = w_m·(1/N)·Σ_L μ_L: the
+    risk of the return *averaged over the N layouts* (what one agent trained on a distribution
+    of layouts, scored by its pooled per-draw returns, maximises), as one sparse LP with
+    block-diagonal flows and shared σ, z.
+
+    By the concavity of CVaR this is ≥ the mean over layouts of :func:`risk_lp`'s per-layout
+    optima (equal at λ = 1, where the objective is linear).
+
+    Returns:
+        (objective, mu [N, K]): the optimum and each layout's feature expectations at it.
+    """
+    if len(mdps) == 0:
+        raise AgentError("pooled_risk_lp: expected at least one MDP")
+    W = np.asarray(weights, dtype=np.float64)
+    xs, lives, _, objective = _risk_program(list(mdps), W, lam, alpha, None, None)
+    mu = np.stack(
+        [
+            x.reshape(-1) @ successor_features(m)[live].reshape(-1, W.shape[1])
+            for m, x, live in zip(mdps, xs, lives, strict=True)
+        ]
+    )
+    return objective, mu
+
+
+def _risk_program(mdps, W, lam, alpha, base, p):
+    """Solve max λ·E_p[X̄] + (1 − λ)·CVaR_α[X̄], X̄_m = w_m·(μ̄ − μ_E), μ̄ = (1/N)·Σ_L φ̄_Lᵀx_L,
+    over occupancies x_L of the N MDPs (block-diagonal flows). Returns (x_L [N_L, A] per MDP,
+    live states per MDP, μ̄ [K], objective)."""
+    lam, alpha = check_lam(lam), check_alpha(alpha)
     M, K = W.shape
-    if K != mdp.n_features:
-        raise AgentError(f"weights: {K} features, the MDP has {mdp.n_features}")
     p = np.full(M, 1.0 / M) if p is None else np.asarray(p, dtype=np.float64)
-    base = np.zeros(M) if mu_expert is None else W @ np.asarray(mu_expert, dtype=np.float64)
-    a_flow, b_flow, live = occupancy_constraints(mdp)
-    N, A = len(live), mdp.n_actions
-    nx = N * A
-    # variables: x [nx], μ [K], σ [1], z [M]
-    phi = successor_features(mdp)[live].reshape(nx, K)
+    base = np.zeros(M) if base is None else base
+    flows, lives, phis = [], [], []
+    for mdp in mdps:
+        if K != mdp.n_features:
+            raise AgentError(f"weights: {K} features, the MDP has {mdp.n_features}")
+        a_flow, b_flow, live = occupancy_constraints(mdp)
+        flows.append((a_flow, b_flow))
+        lives.append(live)
+        phis.append(successor_features(mdp)[live].reshape(-1, K))
+    sizes = [phi.shape[0] for phi in phis]
+    nx, n_rows = sum(sizes), sum(len(live) for live in lives)
+    a_flow = flows[0][0] if len(flows) == 1 else sp.block_diag([f[0] for f in flows], "csr")
+    b_flow = np.concatenate([f[1] for f in flows])
+    phi = np.concatenate(phis) / len(mdps)
+    # variables: x [nx], μ̄ [K], σ [1], z [M]
     a_mu = sp.hstack([-phi.T, sp.eye(K), sp.csr_matrix((K, 1 + M))])
-    a_eq = sp.vstack([sp.hstack([a_flow, sp.csr_matrix((N, K + 1 + M))]), a_mu], format="csr")
+    a_eq = sp.vstack([sp.hstack([a_flow, sp.csr_matrix((n_rows, K + 1 + M))]), a_mu], format="csr")
     b_eq = np.concatenate([b_flow, np.zeros(K)])
-    # σ − w_m·μ − z_m ≤ −w_m·μ_E
+    # σ − w_m·μ̄ − z_m ≤ −w_m·μ_E
     a_ub = sp.hstack([sp.csr_matrix((M, nx)), -W, np.ones((M, 1)), -sp.eye(M)], format="csr")
     b_ub = -base
     tail = (1.0 - alpha) if alpha < 1.0 else 1.0
@@ -134,71 +177,13 @@ def risk_lp(
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status != 0:
         raise AgentError(f"risk LP failed: {res.message}")
-    x = res.x[:nx].reshape(N, A)
+    xs = [
+        x.reshape(len(live), -1)
+        for x, live in zip(np.split(res.x[:nx], np.cumsum(sizes)[:-1]), lives, strict=True)
+    ]
     mu = res.x[nx : nx + K]
     objective = -res.fun - lam * float(p @ base)
-    return PlannedPolicy(_policy_from_occupancy(mdp, x, live), float(objective), mu)
-
-
-def pooled_risk_lp(
-    mdps: Sequence[TabularMDP], weights: np.ndarray, lam: float, alpha: float
-) -> tuple[float, np.ndarray]:
-    """max over one policy per MDP of λ·E[X̄] + (1 − λ)·CVaR_α[X̄], X̄_m = w_m·(1/N)·Σ_L μ_L: the
-    risk of the return *averaged over the N layouts* (what one agent trained on a distribution
-    of layouts, scored by its pooled per-draw returns, maximises), as one sparse LP with
-    block-diagonal flows and shared σ, z.
-
-    By the concavity of CVaR this is ≥ the mean over layouts of :func:`risk_lp`'s per-layout
-    optima (equal at λ = 1, where the objective is linear).
-
-    Returns:
-        (objective, mu [N, K]): the optimum and each layout's feature expectations at it.
-    """
-    lam, alpha = check_lam(lam), check_alpha(alpha)
-    W = np.asarray(weights, dtype=np.float64)
-    M, K = W.shape
-    n = len(mdps)
-    if n == 0:
-        raise AgentError("pooled_risk_lp: expected at least one MDP")
-    flows, phis, sizes = [], [], []
-    for mdp in mdps:
-        if mdp.n_features != K:
-            raise AgentError(f"weights: {K} features, an MDP has {mdp.n_features}")
-        a_flow, b_flow, live = occupancy_constraints(mdp)
-        flows.append((a_flow, b_flow))
-        phis.append(successor_features(mdp)[live].reshape(-1, K))
-        sizes.append(phis[-1].shape[0])
-    nx = sum(sizes)
-    p = np.full(M, 1.0 / M)
-    a_flow = sp.block_diag([f[0] for f in flows], format="csr")
-    b_flow = np.concatenate([f[1] for f in flows])
-    # μ̄ = (1/N) Σ_L φ̄_Lᵀ x_L
-    phi_all = sp.csr_matrix(np.concatenate(phis).T / n)  # [K, nx]
-    # variables: x [nx], μ̄ [K], σ [1], z [M]
-    a_mu = sp.hstack([-phi_all, sp.eye(K), sp.csr_matrix((K, 1 + M))])
-    a_eq = sp.vstack(
-        [sp.hstack([a_flow, sp.csr_matrix((a_flow.shape[0], K + 1 + M))]), a_mu], format="csr"
-    )
-    b_eq = np.concatenate([b_flow, np.zeros(K)])
-    a_ub = sp.hstack([sp.csr_matrix((M, nx)), -W, np.ones((M, 1)), -sp.eye(M)], format="csr")
-    b_ub = np.zeros(M)
-    tail = (1.0 - alpha) if alpha < 1.0 else 1.0
-    c = np.concatenate(
-        [
-            np.zeros(nx),
-            -lam * (p @ W),
-            [-(1.0 - lam)],
-            np.full(M, (1.0 - lam) / tail) * p if alpha < 1.0 else np.zeros(M),
-        ]
-    )
-    z_bounds = (0, None) if alpha < 1.0 else (0, 0)
-    bounds = [(0, None)] * nx + [(None, None)] * (K + 1) + [z_bounds] * M
-    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    if res.status != 0:
-        raise AgentError(f"pooled risk LP failed: {res.message}")
-    x = np.split(res.x[:nx], np.cumsum(sizes)[:-1])
-    mu = np.stack([phi.T @ xl for phi, xl in zip(phis, x, strict=True)])
-    return float(-res.fun), mu
+    return xs, lives, mu, float(objective)
 
 
 def _policy_from_occupancy(mdp: TabularMDP, x: np.ndarray, live: np.ndarray) -> np.ndarray:
