@@ -22,9 +22,8 @@ from rewunc.agents.deep.train import deep_agent
 from rewunc.agents.tabular import agent_name, make_agent
 from rewunc.config import parse_flags, require
 from rewunc.deep_stages import DeepTask
-from rewunc.evaluate import EvalLayouts, format_summary
+from rewunc.evaluate import EvalLayouts
 from rewunc.experts import BoltzmannExpert
-from rewunc.plots import plot_run
 
 RISK_AGENTS = ("BayesMean", "CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "MeanStd(kappa=1.0)")
 
@@ -124,16 +123,9 @@ def main(argv=None) -> int:
                                                      agent_samples=cfg.agent_samples,
                                                      tags={"p": p}))
     # fmt: on
-    results = stages.aggregate(
-        run, cells, posteriors=rows, by=("study", "p", "env", "shift", "agent")
+    return deep_stages.conclude(
+        run, cells, posteriors=rows, summary=SUMMARY, by=("study", "p", "env", "shift", "agent")
     )
-    exact = deep_stages.write_exactness(run, cells)
-    figures = plot_run(run.path)
-    run.finish("complete")
-    print(format_summary(results, SUMMARY))
-    print(deep_stages.format_exactness(exact))
-    print(f"\nwrote {run.path}/results.csv, exactness.csv and {len(figures)} figures")
-    return 0
 
 
 if __name__ == "__main__":

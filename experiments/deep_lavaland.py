@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from rewunc import deep_stages, stages
 from rewunc.config import parse_flags, require
 from rewunc.deep_stages import DeepTask
-from rewunc.evaluate import EvalLayouts, format_summary
+from rewunc.evaluate import EvalLayouts
 from rewunc.experts import BoltzmannExpert
-from rewunc.plots import plot_run
 from rewunc.protocol import shifts
 from rewunc.stages import make_env
 
@@ -123,14 +122,7 @@ def main(argv=None) -> int:
                                                          twin=plans.get(agent.twin),
                                                          agent_samples=cfg.agent_samples))
     # fmt: on
-    results = stages.aggregate(run, cells, posteriors=rows)
-    exact = deep_stages.write_exactness(run, cells)
-    figures = plot_run(run.path)
-    run.finish("complete")
-    print(format_summary(results, SUMMARY))
-    print(deep_stages.format_exactness(exact))
-    print(f"\nwrote {run.path}/results.csv, exactness.csv and {len(figures)} figures")
-    return 0
+    return deep_stages.conclude(run, cells, posteriors=rows, summary=SUMMARY)
 
 
 if __name__ == "__main__":

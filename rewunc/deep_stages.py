@@ -394,6 +394,30 @@ def write_exactness(run: Run, cells: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
+def conclude(
+    run: Run,
+    cells: Sequence[pd.DataFrame],
+    *,
+    posteriors: Sequence[dict],
+    summary: Sequence[str],
+    by: Sequence[str] = ("study", "env", "shift", "agent"),
+) -> int:
+    """The end of a deep study: ``results.csv`` (aggregated by ``by``), ``exactness.csv``, the
+    figures, the run marked complete, and the summary and exactness tables printed."""
+    from rewunc.evaluate import format_summary
+    from rewunc.plots import plot_run
+    from rewunc.stages import aggregate
+
+    results = aggregate(run, cells, posteriors=posteriors, by=by)
+    exact = write_exactness(run, cells)
+    figures = plot_run(run.path)
+    run.finish("complete")
+    print(format_summary(results, summary))
+    print(format_exactness(exact))
+    print(f"\nwrote {run.path}/results.csv, exactness.csv and {len(figures)} figures")
+    return 0
+
+
 def format_exactness(table: pd.DataFrame) -> str:
     """A plain-text table of :func:`exactness`: per study, shift and agent, the normalised gap to
     the LP optimum per layout and pooled over layouts, with their intervals."""

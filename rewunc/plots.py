@@ -704,6 +704,43 @@ def trace_and_rank(posterior: RewardPosterior) -> tuple[plt.Figure, plt.Figure]:
 # ---- sweeps -------------------------------------------------------------------------------
 
 
+def _ambiguity_by_p(ax, posteriors: pd.DataFrame) -> int:
+    """The posterior's ambiguity against p on ``ax``: with several seeds each seed (drawn a
+    little right of its p) and their mean with the min–max range. Returns the number of seeds."""
+    by_p = posteriors.groupby("p")["ambiguity"]
+    n_seeds = int(posteriors.groupby("p").size().max())
+    mean = by_p.mean()
+    if n_seeds > 1:
+        p_all = np.sort(posteriors["p"].unique())
+        shift_x = 0.03 * (p_all[-1] - p_all[0] if len(p_all) > 1 else 1.0)
+        ax.scatter(
+            posteriors["p"] + shift_x,
+            posteriors["ambiguity"],
+            s=12,
+            color="0.35",
+            zorder=4,
+            label="each seed (drawn right of its p)",
+        )
+        ax.errorbar(
+            mean.index,
+            mean,
+            yerr=[mean - by_p.min(), by_p.max() - mean],
+            color="C0",
+            marker="o",
+            capsize=3,
+            zorder=3,
+            label=f"mean, min–max over {n_seeds} seeds",
+        )
+        ax.legend(fontsize=7)
+    else:
+        ax.plot(mean.index, mean, marker="o", color="C0")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(np.sort(posteriors["p"].unique()))
+    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
+    ax.set_ylabel(f"posterior {of}")
+    return n_seeds
+
+
 def sweep(
     results: pd.DataFrame,
     posteriors: pd.DataFrame,
@@ -723,39 +760,8 @@ def sweep(
     _require(posteriors, ("p", "ambiguity"), "sweep: posteriors")
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.2), layout="constrained")
     ax = axes[0]
-    by_p = posteriors.groupby("p")["ambiguity"]
-    n_seeds = int(posteriors.groupby("p").size().max())
-    if n_seeds > 1:
-        p_all = np.sort(posteriors["p"].unique())
-        shift_x = 0.03 * (p_all[-1] - p_all[0] if len(p_all) > 1 else 1.0)
-        ax.scatter(
-            posteriors["p"] + shift_x,
-            posteriors["ambiguity"],
-            s=12,
-            color="0.35",
-            zorder=4,
-            label="each seed (drawn right of its p)",
-        )
-        mean = by_p.mean()
-        ax.errorbar(
-            mean.index,
-            mean,
-            yerr=[mean - by_p.min(), by_p.max() - mean],
-            color="C0",
-            marker="o",
-            capsize=3,
-            zorder=3,
-            label=f"mean, min–max over {n_seeds} seeds",
-        )
-        ax.legend(fontsize=7)
-    else:
-        mean = by_p.mean()
-        ax.plot(mean.index, mean, marker="o", color="C0")
-    ax.axhline(0, color="k", lw=0.5)
+    n_seeds = _ambiguity_by_p(ax, posteriors)
     ax.set_xlabel("p (fraction of decorrelated training layouts)")
-    ax.set_xticks(np.sort(posteriors["p"].unique()))
-    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
-    ax.set_ylabel(f"posterior {of}")
     seeds_note = f"{n_seeds} seeds" if n_seeds > 1 else "1 seed"
     ax.set_title(f"reward ambiguity ({seeds_note})", fontsize=10)
     ax.grid(alpha=0.3)
@@ -860,25 +866,10 @@ def misgeneralization_curve(
     top.set_title(f"{agent} on '{shift}' ({interval_text(cell)}{dots})", fontsize=8)
     top.legend(fontsize=8)
     top.grid(alpha=0.3)
-    by_p = posteriors.groupby("p")["ambiguity"]
-    mean = by_p.mean()
-    bottom.scatter(posteriors["p"], posteriors["ambiguity"], s=12, color="0.55", label="each seed")
-    bottom.errorbar(
-        mean.index,
-        mean,
-        yerr=[mean - by_p.min(), by_p.max() - mean],
-        color="C0",
-        marker="o",
-        capsize=3,
-        label=f"mean, min–max over {int(posteriors.groupby('p').size().max())} seed(s)",
-    )
-    bottom.axhline(0, color="k", lw=0.5)
+    _ambiguity_by_p(bottom, posteriors)
     bottom.set_ylim(-1.05, 1.05)
-    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
-    bottom.set_ylabel(f"posterior {of}")
     bottom.set_xlabel("p (fraction of training layouts with the goal off the corner)")
     bottom.set_xticks(np.sort(cell["p"].unique()))
-    bottom.legend(fontsize=8)
     bottom.grid(alpha=0.3)
     return fig
 
