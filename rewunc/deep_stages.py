@@ -28,7 +28,7 @@ from rewunc.evaluate import EvalLayouts, bootstrap_interval, evaluate, shift_nam
 from rewunc.posterior import RewardPosterior
 from rewunc.risk import broil
 from rewunc.runs import Run, slug
-from rewunc.stages import _say, thin
+from rewunc.stages import say, thin
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
         files.append(f"{folder}/posterior.npz")
     inputs = [] if agent.kind == "true" else run.files_of(f"{task.study}/seed{task.seed}/posterior")
     if not run.finished(key):
-        _say(run, f"[{task.study} seed {task.seed}] training {agent.name} ({settings.steps} steps)")
+        say(run, f"[{task.study} seed {task.seed}] training {agent.name} ({settings.steps} steps)")
         for f in files:
             run.claim(key, f)
         t0 = time.perf_counter()
@@ -199,7 +199,7 @@ def deep_evaluation(
         inputs += run.files_of(f"{study}/seed{seed}/{shift_name(layouts.shift)}/{twin.agent}/plan")
 
     def compute():
-        _say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {agent.name}")
+        say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {agent.name}")
         extra = None
         if twin is not None:
             if layouts.mdps is None or len(twin.objectives) != len(layouts):

@@ -290,7 +290,8 @@ def start(experiment: str, config, flags) -> Run:
     return run
 
 
-def _say(run: Run, message: str) -> None:
+def say(run: Run, message: str) -> None:
+    """Print a stage's progress line unless the run is quiet (``--quiet``)."""
     if not getattr(run, "quiet", False):
         print(message, flush=True)
 
@@ -313,7 +314,7 @@ def demonstrations(
     key = f"{study}/seed{seed}/demonstrations"
     relative = f"demos_{slug(f'{study}/seed{seed}')}.npz"
     if not run.finished(key):
-        _say(run, f"[{study} seed {seed}] {n_episodes} demonstrations by {expert}")
+        say(run, f"[{study} seed {seed}] {n_episodes} demonstrations by {expert}")
         demos = collect(env_id, expert, n_episodes, seed, gamma=gamma, **env_kwargs)
         demos.save(run.claim(key, relative), force=True)
         run.finish(key, files=[relative], kind="demonstrations", study=study, seed=seed)
@@ -338,7 +339,7 @@ def posterior(
     files = [f"{stem}.npz", f"{stem}.json"]
     inputs = run.files_of(f"{study}/seed{seed}/demonstrations")
     if not run.finished(key):
-        _say(run, f"[{study} seed {seed}] BIRL posterior (NUTS)")
+        say(run, f"[{study} seed {seed}] BIRL posterior (NUTS)")
         birl = BIRL(progress_bar=not getattr(run, "quiet", False), **birl_options)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MCMCDiagnosticsWarning)
@@ -436,7 +437,7 @@ def evaluation(
     inputs = run.files_of(f"{key}/plan") + run.files_of(f"{study}/seed{seed}/posterior")
 
     def compute():
-        _say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {name}")
+        say(run, f"[{study} seed {seed}] {shift_name(layouts.shift)}: {name}")
         extra = None
         if is_plans:
             extra = [{"objective": float(o)} for o in policy.objectives]
@@ -471,7 +472,7 @@ def frontier(
     lp_draws = thin(posterior, agent_samples).weights
 
     def compute():
-        _say(run, f"[{study} seed {seed}] BROIL frontier on {shift_name(layouts.shift)}")
+        say(run, f"[{study} seed {seed}] BROIL frontier on {shift_name(layouts.shift)}")
         rows = []
         for i, mdp in enumerate(layouts.mdps):
             for lam in lams:
