@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     studies = {p: (f"p={p:g}", {**cfg.env_options(), "p": p}) for p in cfg.ps}
     posteriors, rows, tasks = {}, [], []
+    specs_at = {p: ("TrueReward", *cfg.deep_agents) if p == cfg.risk_p else ("TrueReward",)
+                for p in cfg.ps}  # fmt: skip
     # fmt: off
     for seed in cfg.seeds:
         for p, (study, env_kwargs) in studies.items():
@@ -95,27 +97,28 @@ def main(argv=None) -> int:
                                                    env_kwargs=env_kwargs)
             rows.append(stages.posterior_row(study, seed, posteriors[p, seed], cfg.ambiguity,
                                              {"p": p}))
-            specs = ("TrueReward", *cfg.deep_agents) if p == cfg.risk_p else ("TrueReward",)
             tasks += [DeepTask(study, seed, s, cfg.env, env_kwargs, posteriors[p, seed])
-                      for s in specs]
+                      for s in specs_at[p]]
     models = deep_stages.deep_agents(run, tasks, settings=deep_stages.deep_settings(cfg),
                                      agent_samples=cfg.agent_samples, jobs=cfg.jobs)
-    cells = []
+    cells, evaluated = [], {}  # (p, seed, shift) -> the layouts and the tabular plans on them
     for task in tasks:
         p = task.env_kwargs["p"]
-        deep = ("TrueReward", *cfg.deep_agents) if p == cfg.risk_p else ("TrueReward",)
-        tabular = deep_stages.twins(cfg, deep) if p == cfg.risk_p else ("Oracle",)
+        tabular = deep_stages.twins(cfg, specs_at[p]) if p == cfg.risk_p else ("Oracle",)
         for shift in cfg.shifts:
-            layouts = EvalLayouts.draw(cfg.env, shift, cfg.n_episodes, task.seed, cfg.gamma,
-                                       **task.env_kwargs)
-            plans = {lp.agent: lp for lp in (stages.plan(run, a, task.posterior, layouts, task.seed,
-                                                      study=task.study,
-                                                      agent_samples=cfg.agent_samples)
-                                          for a in tabular)}
-            if task.spec == "TrueReward":  # once per (p, seed): the tabular agents' cells
+            if (p, task.seed, shift) not in evaluated:  # first task of (p, seed): tabular cells
+                layouts = EvalLayouts.draw(cfg.env, shift, cfg.n_episodes, task.seed, cfg.gamma,
+                                           **task.env_kwargs)
+                plans = {lp.agent: lp for lp in (stages.plan(run, a, task.posterior, layouts,
+                                                             task.seed, study=task.study,
+                                                             agent_samples=cfg.agent_samples)
+                                                 for a in tabular)}
                 cells += [stages.evaluation(run, plan, layouts, task.seed, study=task.study,
-                                            posterior=task.posterior, tags={"p": p})
+                                            posterior=task.posterior, alpha=cfg.frontier_alpha,
+                                            tags={"p": p})
                           for plan in plans.values()]
+                evaluated[p, task.seed, shift] = layouts, plans
+            layouts, plans = evaluated[p, task.seed, shift]
             cells.append(deep_stages.deep_evaluation(run, models[task.key], task.spec, layouts,
                                                      task.seed, study=task.study,
                                                      posterior=task.posterior,

@@ -27,8 +27,6 @@ from rewunc.config import parse_flags, require
 from rewunc.deep_stages import DeepTask
 from rewunc.evaluate import EvalLayouts
 from rewunc.experts import BoltzmannExpert
-from rewunc.protocol import shifts
-from rewunc.stages import make_env
 
 DEEP_AGENTS = (
     "BayesMean",
@@ -64,7 +62,7 @@ class DeepLavaLandConfig(stages.StudyConfig):
     def __post_init__(self):
         super().__post_init__()
         deep_stages.check_deep_flags(self)
-        known = ("train", *shifts(make_env(self.env, None, self.env_options())))
+        known = self._shifts  # read from the env when the config was validated
         require(self.deep_train_shift in known, "deep_train_shift", f"one of {list(known)}",
                 self.deep_train_shift)  # fmt: skip
 

@@ -13,6 +13,7 @@ twin's criterion: the gap to the LP optimum is then measured without rollout noi
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Sequence
@@ -23,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rewunc.agents.tabular import BROIL, CVaR, LayoutPlans, Maximin, make_agent
+from rewunc.agents.tabular import LayoutPlans, make_agent
 from rewunc.evaluate import EvalLayouts, bootstrap_interval, evaluate, shift_name, t_interval
 from rewunc.posterior import RewardPosterior
 from rewunc.risk import broil
 from rewunc.runs import Run, slug
-from rewunc.stages import say, thin
+from rewunc.stages import planning_draws, say
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ def _draws_for(agent, posterior: RewardPosterior | None, agent_samples: int):
     Maximin (so the deep agent and its twin optimise one objective), all draws otherwise."""
     if posterior is None or agent.twin is None or agent.twin == "Oracle":
         return posterior
-    uses_lp = isinstance(make_agent(agent.twin), Maximin | CVaR | BROIL)
-    return thin(posterior, agent_samples) if uses_lp else posterior
+    return planning_draws(make_agent(agent.twin), posterior, agent_samples)
 
 
 def deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
@@ -75,7 +75,7 @@ def deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
     import gymnasium as gym
 
     from rewunc.agents.deep import load_agent, save_agent
-    from rewunc.agents.deep.train import hyperparameters, settings_dict, train_agent
+    from rewunc.agents.deep.train import train_agent
 
     agent, key = task.agent, task.key
     folder = f"agents/{slug(key)}"
@@ -97,7 +97,7 @@ def deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
             settings,
         )
         wall = time.perf_counter() - t0
-        save_agent(model, run.file(folder), hyperparameters=hyperparameters(settings), force=True)
+        save_agent(model, run.file(folder), hyperparameters=settings.hyperparameters(), force=True)
         run.finish(
             key,
             files=files,
@@ -106,7 +106,7 @@ def deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
             study=task.study,
             seed=task.seed,
             agent=agent.name,
-            settings=settings_dict(settings),
+            settings=dataclasses.asdict(settings),  # JSON writes tuples as lists
             train_seconds=round(wall, 2),
         )
     env = gym.make(task.env_id, **task.env_kwargs)
@@ -157,7 +157,7 @@ def twin_objective(agent, posterior: RewardPosterior | None, agent_samples: int,
     if agent.twin == "Oracle":
         return np.asarray(true_weights, dtype=np.float64)[None], 1.0, 1.0
     draws = _draws_for(agent, posterior, agent_samples)
-    if agent.spec == "BayesMean":
+    if agent.base == "BayesMean":
         return draws.mean()[None], 1.0, 1.0
     lam, alpha = agent.lam_alpha
     return np.asarray(draws.weights, dtype=np.float64), lam, alpha
@@ -185,8 +185,6 @@ def deep_evaluation(
     cell's layouts — what one agent trained on the layout distribution maximises —
     ``pooled_objective``, ``pooled_objective_stochastic``, ``pooled_random_objective`` and
     ``pooled_optimum`` (:func:`rewunc.agents.tabular.pooled_risk_lp`, one LP over all layouts)."""
-    import gymnasium as gym
-
     from rewunc.agents.deep.train import action_probabilities, greedy
     from rewunc.agents.deep.train import deep_agent as parse
     from rewunc.agents.tabular import pooled_risk_lp
@@ -207,15 +205,17 @@ def deep_evaluation(
             W, lam, alpha = twin_objective(
                 agent, posterior, agent_samples, layouts.mdps[0].true_weights
             )
-            env = gym.make(layouts.env_id, shift=layouts.shift, **layouts.env_kwargs)
+            env = layouts.make_env()
             mus = []  # [N, 3, K]: greedy, stochastic, uniform random
-            for mdp, layout_seed in zip(layouts.mdps, layouts.layout_seeds, strict=True):
-                env.reset(seed=int(layout_seed))
-                probs = action_probabilities(model, env)
-                uniform = np.full_like(probs, 1.0 / probs.shape[1])
-                policies = np.stack([greedy(probs), probs, uniform])
-                mus.append(feature_expectations(mdp, policies, dtype=np.float64))
-            env.close()
+            try:
+                for mdp, layout_seed in zip(layouts.mdps, layouts.layout_seeds, strict=True):
+                    env.reset(seed=int(layout_seed))
+                    probs = action_probabilities(model, env)
+                    uniform = np.full_like(probs, 1.0 / probs.shape[1])
+                    policies = np.stack([greedy(probs), probs, uniform])
+                    mus.append(feature_expectations(mdp, policies, dtype=np.float64))
+            finally:
+                env.close()
             mus = np.array(mus)
             values = broil(mus @ W.T, lam, alpha)  # [N, 3]
             pooled = broil(mus.mean(0) @ W.T, lam, alpha)  # [3]
@@ -351,13 +351,12 @@ def check_deep_flags(config) -> None:
         raise ConfigError(
             f"--deep-agents: {list(config.deep_agents)} name the same agent twice ({names})"
         )
-    import gymnasium as gym
+    from rewunc.stages import make_env
 
-    from rewunc.protocol import is_tabular
-
-    env = gym.make(config.env, **config.study_env_kwargs())
+    # StudyConfig has refused envs without to_mdp() already
+    env = make_env(config.env, None, config.study_env_kwargs(), field="env")
     try:
-        if is_tabular(env) and not callable(getattr(env.unwrapped, "observation_of", None)):
+        if not callable(getattr(env.unwrapped, "observation_of", None)):
             raise ConfigError(
                 f"--env: {config.env} has to_mdp() but no observation_of(state): the deep agents' "
                 "exact check against their LP twins reads the network's policy in every state"

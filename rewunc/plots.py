@@ -144,12 +144,14 @@ def outcome_bars(results: pd.DataFrame) -> list[tuple[str, str, str]]:
     return [b for b in BARS if keep[b[0]] and {b[0], f"{b[0]}_lo", f"{b[0]}_hi"} <= set(results)]
 
 
-def per_seed_rates(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Outcome rates per (study, shift, agent, seed) from episode records (an ``outcome``
-    column), named as in results (goal_rate, hazard_rate, ...)."""
+def per_seed_rates(
+    episodes: pd.DataFrame, keys: Sequence[str] = ("study", "shift", "agent", "seed")
+) -> pd.DataFrame:
+    """Outcome rates per ``keys`` from episode records (an ``outcome`` column), named as in
+    results (goal_rate, hazard_rate, ...)."""
     from rewunc.evaluate import RATES
 
-    keys = ["study", "shift", "agent", "seed"]
+    keys = list(keys)
     frame = episodes[keys].copy()
     for rate, outcomes in RATES.items():
         frame[rate] = episodes["outcome"].isin(outcomes).astype(float)
@@ -846,6 +848,10 @@ def misgeneralization_curve(
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(6.4, 6.2), sharex=True, height_ratios=(3, 2), layout="constrained"
     )
+    by_seed = None
+    if episodes is not None and "p" in episodes and episodes["seed"].nunique() > 1:
+        mine = episodes[(episodes["agent"] == agent) & (episodes["shift"] == shift)]
+        by_seed = per_seed_rates(mine, keys=("p", "seed"))
     for metric, label, color, marker in CURVE_OUTCOMES:
         if metric not in cell:
             continue
@@ -855,10 +861,7 @@ def misgeneralization_curve(
         top.errorbar(
             cell["p"], cell[metric], yerr=yerr, color=color, marker=marker, capsize=3, label=label
         )
-        if episodes is not None and "p" in episodes and episodes["seed"].nunique() > 1:
-            mine = episodes[(episodes["agent"] == agent) & (episodes["shift"] == shift)]
-            by_seed = per_seed_rates(mine.assign(study=mine["p"].astype(str)))
-            by_seed["p"] = by_seed["study"].astype(float)
+        if by_seed is not None:
             top.scatter(by_seed["p"], by_seed[metric], s=14, color=color, alpha=0.45, marker=marker)
     top.set_ylim(-0.03, 1.03)
     top.set_ylabel(f"rate on '{shift}'")

@@ -157,6 +157,7 @@ class StudyConfig:
             names, known = feature_names(env), (TRAIN, *shifts(env))
             # kept outside the fields: birl_options needs them again, without a second env
             object.__setattr__(self, "_feature_names", names)
+            object.__setattr__(self, "_shifts", known)
             if not is_tabular(env):
                 raise ConfigError(
                     f"--env: {self.env} has no to_mdp(); this study's Boltzmann demonstrations "
@@ -380,6 +381,13 @@ def thin(posterior: RewardPosterior, n: int) -> RewardPosterior:
     )
 
 
+def planning_draws(agent, posterior: RewardPosterior, agent_samples: int) -> RewardPosterior:
+    """The draws a planner sees: ``agent_samples`` thinned draws for the LP agents (Maximin,
+    CVaR, BROIL), every draw otherwise."""
+    uses_lp = isinstance(agent, Maximin | CVaR | BROIL)
+    return thin(posterior, agent_samples) if uses_lp else posterior
+
+
 def plan(
     run: Run,
     agent: str,
@@ -400,9 +408,8 @@ def plan(
         if layouts.mdps is None:
             raise AgentError(f"{name} plans on each layout's MDP; {layouts.env_id} has none")
         agent_obj = make_agent(agent)
-        uses_lp = isinstance(agent_obj, Maximin | CVaR | BROIL)
         plans = plan_layouts(
-            agent_obj, thin(posterior, agent_samples) if uses_lp else posterior, layouts.mdps
+            agent_obj, planning_draws(agent_obj, posterior, agent_samples), layouts.mdps
         )
         plans.save(run.claim(key, relative), force=True)
         run.finish(

@@ -103,7 +103,8 @@ def risk_lp(
     """
     W = np.asarray(weights, dtype=np.float64)
     base = None if mu_expert is None else W @ np.asarray(mu_expert, dtype=np.float64)
-    (x,), (live,), mu, objective = _risk_program([mdp], W, lam, alpha, base, p)
+    (x,), _, mu, objective = _risk_program([mdp], W, lam, alpha, base, p)
+    live = np.flatnonzero(~mdp.terminal)  # the states occupancy_constraints keeps
     return PlannedPolicy(_policy_from_occupancy(mdp, x, live), objective, mu)
 
 
@@ -124,20 +125,15 @@ def pooled_risk_lp(
     if len(mdps) == 0:
         raise AgentError("pooled_risk_lp: expected at least one MDP")
     W = np.asarray(weights, dtype=np.float64)
-    xs, lives, _, objective = _risk_program(list(mdps), W, lam, alpha, None, None)
-    mu = np.stack(
-        [
-            x.reshape(-1) @ successor_features(m)[live].reshape(-1, W.shape[1])
-            for m, x, live in zip(mdps, xs, lives, strict=True)
-        ]
-    )
+    xs, phis, _, objective = _risk_program(list(mdps), W, lam, alpha, None, None)
+    mu = np.stack([x.reshape(-1) @ phi for x, phi in zip(xs, phis, strict=True)])
     return objective, mu
 
 
 def _risk_program(mdps, W, lam, alpha, base, p):
     """Solve max λ·E_p[X̄] + (1 − λ)·CVaR_α[X̄], X̄_m = w_m·(μ̄ − μ_E), μ̄ = (1/N)·Σ_L φ̄_Lᵀx_L,
-    over occupancies x_L of the N MDPs (block-diagonal flows). Returns (x_L [N_L, A] per MDP,
-    live states per MDP, μ̄ [K], objective)."""
+    over occupancies x_L of the N MDPs (block-diagonal flows). Returns (x_L [N_L, A] and
+    φ̄_L [N_L·A, K] per MDP over its live states, μ̄ [K], objective)."""
     lam, alpha = check_lam(lam), check_alpha(alpha)
     M, K = W.shape
     p = np.full(M, 1.0 / M) if p is None else np.asarray(p, dtype=np.float64)
@@ -183,7 +179,7 @@ def _risk_program(mdps, W, lam, alpha, base, p):
     ]
     mu = res.x[nx : nx + K]
     objective = -res.fun - lam * float(p @ base)
-    return xs, lives, mu, float(objective)
+    return xs, phis, mu, float(objective)
 
 
 def _policy_from_occupancy(mdp: TabularMDP, x: np.ndarray, live: np.ndarray) -> np.ndarray:

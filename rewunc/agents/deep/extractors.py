@@ -38,6 +38,8 @@ class GridCNN(BaseFeaturesExtractor):
         if self.egocentric:
             if not 0 <= self.agent_channel < C:
                 raise ValueError(f"agent_channel: expected an int in [0, {C}), got {agent_channel}")
+            # tile channels other than the agent's (a plain list: not part of the state_dict)
+            self._keep = [i for i in range(C) if i != self.agent_channel]
             C, H, W = C, 2 * H - 1, 2 * W - 1  # C − 1 tile channels + 1 "inside the grid" channel
         self.cnn = nn.Sequential(
             nn.Conv2d(C, channels, 3, padding=1),
@@ -52,9 +54,8 @@ class GridCNN(BaseFeaturesExtractor):
         B, C, H, W = x.shape
         agent = x[:, self.agent_channel].reshape(B, H * W).argmax(dim=1)
         r, c = agent // W, agent % W
-        keep = [i for i in range(C) if i != self.agent_channel]
         inside = th.ones_like(x[:, :1])
-        x = th.cat([x[:, keep], inside], dim=1)
+        x = th.cat([x[:, self._keep], inside], dim=1)
         x = nn.functional.pad(x, (W - 1, W - 1, H - 1, H - 1))  # [B, C, 3H-2, 3W-2]
         rows = r[:, None] + th.arange(2 * H - 1, device=x.device)  # agent lands at H-1
         cols = c[:, None] + th.arange(2 * W - 1, device=x.device)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from rewunc.risk import sample_returns
+
 SCALARISATIONS = ("mean", "draw", "mean_std", "quantile")
 
 
@@ -129,4 +131,4 @@ class PosteriorReward(VecEnvWrapper):
     def draw_returns(self, last: int | None = None) -> np.ndarray:
         """X[E, M] = w_m·μ̂_e for the last ``last`` finished episodes (all when None)."""
         mu = np.array(self.episode_features[-last:] if last else self.episode_features)
-        return mu.reshape(-1, self.weights.shape[1]) @ self.weights.T
+        return sample_returns(self.weights, mu.reshape(-1, self.weights.shape[1]))

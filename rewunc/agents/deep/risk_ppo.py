@@ -46,7 +46,8 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from rewunc.risk import check_alpha, check_lam, check_probs
+from rewunc.risk import check_alpha, check_lam, check_probs, cvar, sample_returns
+from rewunc.risk import mean as risk_mean
 
 __all__ = [
     "FeatureRolloutBuffer",
@@ -636,32 +637,23 @@ class RiskAversePPO(PPO):
             else buffer.episode_start_returns().astype(np.float64).mean(axis=0)
         )
         W, p = self.posterior_weights, self.probs
-        x = W @ mu
+        x = sample_returns(W, mu)
         c, var = broil_weights(x, self.lam, self.alpha, p, return_var=True)
         w_c = c @ W
         buffer.set_advantage_weights(w_c)
-        mean_x = float(x @ p)
-        cvar_x = float(x @ broil_weights(x, 0.0, self.alpha, p))
         a_c = buffer.critic_basis_pinv @ w_c  # w_c·ψ = a_c·y
         ev = explained_variance(
             (buffer.values.astype(np.float64) @ a_c).ravel(),
             (buffer.returns.astype(np.float64) @ a_c).ravel(),
         )
-        self.last_risk = {
-            "mu": mu,
-            "x": x,
-            "c": c,
-            "w_c": w_c,
-            "mean_X": mean_x,
-            "cvar_X": cvar_x,
+        logged = {
+            "mean_X": float(risk_mean(x, p)),
+            "cvar_X": float(cvar(x, self.alpha, p)),
             "var_X": var,
             "objective": float(c @ x),
             "n_episodes": len(finished),
             "explained_variance": float(ev),
         }
-        self.logger.record("risk/mean_X", mean_x)
-        self.logger.record("risk/cvar_X", cvar_x)
-        self.logger.record("risk/var_X", var)
-        self.logger.record("risk/objective", float(c @ x))
-        self.logger.record("risk/n_episodes", len(finished))
-        self.logger.record("risk/explained_variance", float(ev))
+        self.last_risk = {"mu": mu, "x": x, "c": c, "w_c": w_c, **logged}
+        for name, value in logged.items():
+            self.logger.record(f"risk/{name}", value)

@@ -23,7 +23,6 @@ parameters bit for bit.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import time
@@ -105,6 +104,10 @@ class DeepSettings:
                     "egocentric": self.egocentric,
                 },
             )
+        return {**self.hyperparameters(), "policy_kwargs": policy_kwargs, "device": "cpu"}
+
+    def hyperparameters(self) -> dict:
+        """The JSON-able PPO arguments (no network kwargs): what ``load_agent`` rebuilds with."""
         return dict(
             n_steps=self.n_steps,
             batch_size=self.batch_size,
@@ -113,8 +116,6 @@ class DeepSettings:
             ent_coef=self.ent_coef,
             gamma=self.gamma,
             gae_lambda=self.gae_lambda,
-            policy_kwargs=policy_kwargs,
-            device="cpu",
         )
 
 
@@ -128,12 +129,14 @@ class DeepAgent:
             ``"true"`` (PPO on the env's reward).
         params: the spec's parameters (λ, α, κ or q).
         twin: the tabular agent with the same criterion, or None.
+        base: the agent's name without parameters (a key of :data:`DEEP_AGENTS`).
     """
 
     spec: str
     kind: str
     params: dict
     twin: str | None
+    base: str
 
     @property
     def name(self) -> str:
@@ -142,12 +145,11 @@ class DeepAgent:
     @property
     def lam_alpha(self) -> tuple[float, float]:
         """(λ, α) of a ``"risk"`` agent."""
-        base = self.spec.split("(")[0]
-        if base == "BayesMean":
+        if self.base == "BayesMean":
             return 1.0, 0.95
-        if base == "Maximin":
+        if self.base == "Maximin":
             return 0.0, 1.0
-        if base == "CVaR":
+        if self.base == "CVaR":
             return 0.0, self.params["alpha"]
         return self.params["lam"], self.params["alpha"]
 
@@ -191,7 +193,7 @@ def deep_agent(spec: str) -> DeepAgent:
     args = ", ".join(f"{k}={params[k]!r}" for k in defaults)
     canonical = f"{base}({args})" if args else base
     twin = "Oracle" if base == "TrueReward" else (canonical if kind == "risk" else None)
-    return DeepAgent(canonical, kind, params, twin)
+    return DeepAgent(canonical, kind, params, twin, base)
 
 
 def check_feature_names(env: gym.Env, names) -> None:
@@ -270,20 +272,6 @@ def train_agent(
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     model.learn(settings.steps, callback=callback)
     return model
-
-
-def hyperparameters(settings: DeepSettings) -> dict:
-    """The JSON-able PPO arguments ``load_agent`` rebuilds a model with (no network kwargs)."""
-    kwargs = settings.ppo_kwargs(spaces.Discrete(2))  # no extractor: those live in policy_kwargs
-    kwargs.pop("policy_kwargs")
-    kwargs.pop("device")
-    return kwargs
-
-
-def settings_dict(settings: DeepSettings) -> dict:
-    return {
-        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()
-    }
 
 
 def action_probabilities(model, env: gym.Env) -> np.ndarray:
