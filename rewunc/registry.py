@@ -13,6 +13,9 @@ BUILTIN = {
     "rewunc/CornerGoal-v0": "rewunc.envs.corner_goal:CornerGoal",
     "rewunc/ColorGoal-v0": "rewunc.envs.color_goal:ColorGoal",
     "rewunc/KeysChests-v0": "rewunc.envs.keys_chests:KeysChests",
+    "rewunc/PointLava-v0": "rewunc.envs.mujoco_lite.point_lava:PointLava",
+    "rewunc/PointColor-v0": "rewunc.envs.mujoco_lite.point_color:PointColor",
+    "rewunc/ReacherCorner-v0": "rewunc.envs.mujoco_lite.reacher_corner:ReacherCorner",
 }
 
 
