@@ -325,9 +325,11 @@ def exactness(episodes: pd.DataFrame, *, level: float = 0.95, seed: int = 0) -> 
 # ---- flags shared by the deep experiments ----------------------------------------------------
 
 
-def check_deep_flags(config) -> None:
+def check_deep_flags(config, *, exact: bool = True) -> None:
     """Validate a deep study's ``deep_agents``, ``deep_steps`` and ``jobs`` (ConfigError naming
-    the flag); the deep agents need the ``deep`` extra (torch, stable-baselines3)."""
+    the flag); the deep agents need the ``deep`` extra (torch, stable-baselines3). ``exact``:
+    the study checks its agents against LP twins, so the env must show the network every
+    MDP state (``observation_of``)."""
     from rewunc.config import ConfigError, require_distinct, require_int
 
     try:
@@ -351,6 +353,8 @@ def check_deep_flags(config) -> None:
         raise ConfigError(
             f"--deep-agents: {list(config.deep_agents)} name the same agent twice ({names})"
         )
+    if not exact:
+        return
     from rewunc.stages import make_env
 
     # StudyConfig has refused envs without to_mdp() already

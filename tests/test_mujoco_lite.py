@@ -115,29 +115,40 @@ def test_point_lava_lava_is_a_hazard_not_an_end():
 
 def test_point_color_features_and_outcomes_on_hand_placed_states():
     for shift, sphere_colour, box_outcome in ((None, "red", "timeout"), ("swap", "blue", "proxy")):
+        box_colour = "blue" if sphere_colour == "red" else "red"
         env = PointColor(shift=shift)
+        names = env.feature_names
         env.reset(seed=1)
         t = env.task
-        names = env.feature_names
-        _, reward, terminated, _, info = _step_from(env, t.sphere)
-        phi = dict(zip(names, info["features"], strict=True))
-        assert terminated and info["outcome"] == "goal" and reward == pytest.approx(0.98)
-        assert (
-            phi["sphere"] == 1 and phi["box"] == 0 and phi[sphere_colour] == 1 and phi["step"] == 1
-        )
-        env.reset(seed=1)
-        _, reward, terminated, _, info = _step_from(env, t.box)
-        phi = dict(zip(names, info["features"], strict=True))
-        assert terminated and info["outcome"] == box_outcome and reward == pytest.approx(-0.02)
-        assert phi["box"] == 1 and phi["red" if shift else "blue"] == 1
-        env.reset(seed=1)
         nowhere = next(
             p
             for p in np.random.default_rng(0).uniform(-0.9, 0.9, (1000, 2))
             if min(math.dist(p, t.sphere), math.dist(p, t.box)) > 0.3
         )
-        _, reward, terminated, _, info = _step_from(env, nowhere)
-        assert not terminated and list(info["features"]) == [0, 0, 0, 0, 1]
+        for where, touched, outcome in (
+            (t.sphere, "sphere", "goal"),
+            (t.box, "box", box_outcome),
+            (nowhere, None, None),
+        ):
+            env.reset(seed=1)
+            closer = {  # decrease of the distance to each object
+                "sphere": math.dist(t.start, t.sphere) - math.dist(where, t.sphere),
+                "box": math.dist(t.start, t.box) - math.dist(where, t.box),
+            }
+            _, reward, terminated, _, info = _step_from(env, where)
+            phi = dict(zip(names, info["features"], strict=True))
+            expected = dict.fromkeys(names, 0.0)
+            expected["step"] = 1.0
+            for shape, colour in (("sphere", sphere_colour), ("box", box_colour)):
+                expected[f"to_{shape}"] += closer[shape]
+                expected[f"to_{colour}"] += closer[shape]
+                if touched == shape:
+                    expected[shape] = expected[colour] = 1.0
+            assert phi == pytest.approx(expected)
+            assert reward == pytest.approx(env.true_weights @ info["features"])
+            assert terminated == (touched is not None)
+            if touched:
+                assert info["outcome"] == outcome
 
 
 def test_point_color_shift_and_p_as_documented():

@@ -37,8 +37,8 @@ XML = f"""
     </body>
   </worldbody>
   <actuator>
-    <motor joint="x" gear="2" ctrlrange="-1 1" ctrllimited="true"/>
-    <motor joint="y" gear="2" ctrlrange="-1 1" ctrllimited="true"/>
+    <motor joint="x" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
+    <motor joint="y" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
   </actuator>
 </mujoco>
 """
@@ -72,7 +72,8 @@ class PointColor(MujocoLiteEnv):
     is a box.
 
     ## Action Space
-    ``Box(-1, 1, (2,), float32)``: the motor forces along x and y.
+    ``Box(-1, 1, (2,), float32)``: the motor forces along x and y (gear 4;
+    top speed 2 per second, as in PointLava).
 
     ## Observation Space
     ``Box(-4, 4, (12,), float32)``: the point's position (2) and velocity (2), then for each of
@@ -80,9 +81,12 @@ class PointColor(MujocoLiteEnv):
     ``is_sphere`` and ``is_red`` (0 or 1).
 
     ## Rewards
-    Features ``(red, blue, sphere, box, step)``: the colour and shape of the object touched
-    (centres closer than 0.17), zero while touching nothing; ``step`` is 1 on every step. True
-    weights ``(0, 0, 1, 0, -0.02)``: only the shape matters.
+    Features ``(red, blue, sphere, box, to_red, to_blue, to_sphere, to_box, step)``: the colour
+    and shape of the object touched (centres closer than 0.17), zero while touching nothing;
+    ``to_X`` is the decrease, during the step, of the distance to the object that is X (its sum
+    telescopes to the distance covered towards it); ``step`` is 1 on every step. True weights:
+    1 on ``sphere`` and ``to_sphere``, −0.02 on ``step``, 0 elsewhere: only the shape matters. In
+    training the sphere is red, so ``red`` ≡ ``sphere`` and ``to_red`` ≡ ``to_sphere``.
 
     ## Episode End
     Terminates on touching either object; truncates after ``max_steps`` (default 100).
@@ -96,9 +100,10 @@ class PointColor(MujocoLiteEnv):
     """
 
     XML = XML
-    feature_names = ("red", "blue", "sphere", "box", "step")
-    feature_groups = (("red", "blue"), ("sphere", "box"))
-    TRUE_WEIGHTS = (0.0, 0.0, 1.0, 0.0, -0.02)
+    feature_names = (
+        "red", "blue", "sphere", "box", "to_red", "to_blue", "to_sphere", "to_box", "step",
+    )  # fmt: skip
+    TRUE_WEIGHTS = (0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, -0.02)
     SHIFTS = ("swap",)
     OBS_DIM = 12
     FRAME_SKIP = 2
@@ -111,8 +116,6 @@ class PointColor(MujocoLiteEnv):
         super().__init__(shift, **kwargs)
         self._sphere_geom = self.model.geom("sphere").id
         self._box_geom = self.model.geom("box").id
-        step_only = np.array([0.0, 0.0, 0.0, 0.0, 1.0])
-        self._phi_nothing = step_only
 
     def _draw_task(self, rng: np.random.Generator) -> PointColorTask:
         while True:
@@ -136,9 +139,11 @@ class PointColor(MujocoLiteEnv):
         m.geom_rgba[self._sphere_geom] = RED if task.sphere_red else BLUE
         m.geom_rgba[self._box_geom] = BLUE if task.sphere_red else RED
         self.data.qpos[:] = task.start
+        # each object's (red, blue, sphere, box): its touch features, and the to_* columns that
+        # its decrease in distance feeds
         red, blue = (1.0, 0.0), (0.0, 1.0)
-        sphere_phi = np.array([*(red if task.sphere_red else blue), 1.0, 0.0, 1.0])
-        box_phi = np.array([*(blue if task.sphere_red else red), 0.0, 1.0, 1.0])
+        sphere_phi = np.array([*(red if task.sphere_red else blue), 1.0, 0.0])
+        box_phi = np.array([*(blue if task.sphere_red else red), 0.0, 1.0])
         self._objects = [
             (float(task.sphere[0]), float(task.sphere[1]), sphere_phi, "goal"),
             (
@@ -148,6 +153,7 @@ class PointColor(MujocoLiteEnv):
                 "timeout" if task.sphere_red else "proxy",
             ),
         ]
+        self._distances = [math.dist(task.start, task.sphere), math.dist(task.start, task.box)]
         self._touched = None
         slots = [
             (task.sphere, 1.0, float(task.sphere_red)),
@@ -173,10 +179,18 @@ class PointColor(MujocoLiteEnv):
         return None
 
     def _after_step(self) -> tuple[np.ndarray, float, bool]:
-        touched = self.touching(self.data.qpos)
+        x, y = float(self.data.qpos[0]), float(self.data.qpos[1])
+        touched = self.touching((x, y))
         self._touched = touched
-        phi = self._phi_nothing if touched is None else self._objects[touched][2]
-        return phi.copy(), float(phi @ self.true_weights), touched is not None
+        phi = np.zeros(9)
+        phi[8] = 1.0
+        for i, (ox, oy, attributes, _) in enumerate(self._objects):
+            distance = math.hypot(x - ox, y - oy)
+            phi[4:8] += attributes * (self._distances[i] - distance)
+            self._distances[i] = distance
+            if touched == i:
+                phi[:4] = attributes
+        return phi, float(phi @ self.true_weights), touched is not None
 
     def _outcome(self, terminated: bool) -> str:
         return "timeout" if self._touched is None else self._objects[self._touched][3]

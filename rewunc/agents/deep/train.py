@@ -19,6 +19,12 @@ Results name them ``"Deep <spec>"`` (e.g. ``"Deep CVaR(alpha=0.9)"``). Every lea
 network (:class:`DeepSettings`: GridCNN features for (C, H, W) grids, SB3's MLP otherwise) and
 PPO settings, and trains with one seed, one torch thread, on the CPU: the same seed gives the same
 parameters bit for bit.
+
+With ``DeepSettings(algorithm="sac")`` the agents whose criterion is one scalar reward per step
+(BayesMean — the posterior-mean reward, exact because rewards are linear —, MeanStd,
+PessimisticReward and TrueReward) train with SAC instead, on Box action spaces (the MuJoCo-lite
+envs). CVaR, BROIL and Maximin weigh whole returns per posterior draw, which needs
+RiskAversePPO: they are refused with SAC.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -42,6 +48,7 @@ from rewunc.agents.deep.risk_ppo import RiskAversePPO
 from rewunc.risk import RiskError, check_alpha, check_lam
 
 PREFIX = "Deep "
+ALGORITHMS = ("ppo", "sac")
 _SPEC = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
 # name -> (parameters with defaults, learner kind)
 DEEP_AGENTS: dict[str, tuple[dict[str, float], str]] = {
@@ -77,9 +84,22 @@ class DeepSettings:
     channels: int = 32
     features_dim: int = 128
     egocentric: bool = True
+    algorithm: str = "ppo"
+    buffer_size: int = 100_000
+    learning_starts: int = 1_000
 
     def __post_init__(self):
-        for name in ("steps", "n_envs", "n_steps", "batch_size", "n_epochs", "channels"):
+        if self.algorithm not in ALGORITHMS:
+            raise DeepAgentError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
+        for name in (
+            "steps",
+            "n_envs",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "channels",
+            "buffer_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DeepAgentError(f"{name}: expected an int >= 1, got {value!r}")
@@ -93,7 +113,7 @@ class DeepSettings:
             raise DeepAgentError(f"ent_coef: expected >= 0, got {self.ent_coef!r}")
 
     def ppo_kwargs(self, observation_space: spaces.Space) -> dict:
-        """PPO's keyword arguments (the extractor only for (C, H, W) Box observations)."""
+        """The learner's keyword arguments (the extractor only for (C, H, W) Box observations)."""
         policy_kwargs: dict = {"net_arch": list(self.net_arch)}
         if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
             policy_kwargs.update(
@@ -107,7 +127,16 @@ class DeepSettings:
         return {**self.hyperparameters(), "policy_kwargs": policy_kwargs, "device": "cpu"}
 
     def hyperparameters(self) -> dict:
-        """The JSON-able PPO arguments (no network kwargs): what ``load_agent`` rebuilds with."""
+        """The JSON-able learner arguments (no network kwargs): what ``load_agent`` rebuilds
+        with. SAC takes ``batch_size``, ``learning_rate`` and ``gamma`` from the PPO fields."""
+        if self.algorithm == "sac":
+            return dict(
+                buffer_size=self.buffer_size,
+                learning_starts=self.learning_starts,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                gamma=self.gamma,
+            )
         return dict(
             n_steps=self.n_steps,
             batch_size=self.batch_size,
@@ -234,8 +263,19 @@ def train_agent(
     agent = deep_agent(spec)
     if not isinstance(settings, DeepSettings):
         raise TypeError(f"settings: expected DeepSettings, got {type(settings).__name__}")
+    sac = settings.algorithm == "sac"
+    if sac and agent.kind == "risk" and agent.base != "BayesMean":
+        raise DeepAgentError(
+            f"{agent.name}: SAC learns one scalar reward; the risk-averse criteria need "
+            "RiskAversePPO (algorithm 'ppo'). With SAC use BayesMean, MeanStd, "
+            "PessimisticReward or TrueReward."
+        )
     probe = gym.make(env_id, **env_kwargs)
     try:
+        if sac and not isinstance(probe.action_space, spaces.Box):
+            raise DeepAgentError(
+                f"{agent.name}: SAC needs a Box action space; {env_id} has {probe.action_space}"
+            )
         if agent.kind != "true":
             if posterior is None:
                 raise DeepAgentError(f"{agent.name}: needs a reward posterior")
@@ -245,7 +285,19 @@ def train_agent(
         probe.close()
     th.set_num_threads(1)  # small networks: one thread is fastest, and deterministic
     venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs)
-    if agent.kind == "risk":
+    if sac:
+        if agent.kind != "true":  # BayesMean is the posterior-mean reward: linear, exact
+            scalarisation = {"BayesMean": "mean", "MeanStd": "mean_std"}.get(agent.base, "quantile")
+            venv = PosteriorReward(
+                venv,
+                posterior.weights,
+                scalarisation,
+                kappa=agent.params.get("kappa", 1.0),
+                q=agent.params.get("q", 0.05),
+                gamma=settings.gamma,
+            )
+        model = SAC("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
+    elif agent.kind == "risk":
         lam, alpha = agent.lam_alpha
         model = RiskAversePPO(
             "MlpPolicy",
