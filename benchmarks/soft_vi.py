@@ -1,11 +1,14 @@
 """Soft value iteration on 16×16, 32×32 and 64×64 LavaLand grids: forward and gradient times.
 
 rewunc's jitted JAX solver (implicit-differentiation gradient) side by side with a plain-numpy
-soft value iteration (the baseline), γ = 0.95, β = 1, tolerance 1e-6 (float32). Compile time is
-reported apart from run time; run times are medians over repeats.
+soft value iteration (the baseline), γ = 0.95, β = 1, tolerance 1e-6 (float32), with each of
+the fixed-point solvers (``solver="sweeps"``: plain value iteration; ``"anderson"``: Anderson
+acceleration, used for the forward solve and the gradient's adjoint solve alike). Compile time
+is reported apart from run time; run times are medians over repeats; sweeps are counted for the
+forward solve and for the gradient (forward + adjoint).
 Targets (issue #2, 2 CPU cores): gradient ≤ 3× the forward solve; 64×64 forward in ≤ 25 ms.
 
-    python benchmarks/soft_vi.py [--repeats 20]
+    python benchmarks/soft_vi.py [--repeats 20] [--solvers sweeps anderson]
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
-def bench_grid(n: int, repeats: int) -> None:
+def bench_grid(n: int, repeats: int, solver: str) -> None:
     env = LavaLand(size=n, layout_seed=0, grass_fraction=0.3)
     env.reset(seed=0)
     mdp = env.to_mdp(gamma=0.95)
@@ -60,15 +63,29 @@ def bench_grid(n: int, repeats: int) -> None:
 
     @jax.jit
     def forward(R):
-        return planning._soft_vi(arrays, R, 1.0, tol, max_iters).v
+        return planning._soft_vi(arrays, R, 1.0, tol, max_iters, solver).v
+
+    def loss(R):  # what BIRL differentiates: log-likelihood of actions at some states
+        plan = planning.soft_plan_arrays(arrays, R, 1.0, tol, max_iters, solver=solver)
+        return jnp.sum(jnp.log(plan.policy[0, demo_states, 0]))
+
+    loss_grad = jax.jit(jax.grad(loss))
 
     @jax.jit
-    def loss_grad(R):  # what BIRL differentiates: log-likelihood of actions at some states
-        def loss(R):
-            plan = planning.soft_plan_arrays(arrays, R, 1.0, tol, max_iters)
-            return jnp.sum(jnp.log(plan.policy[0, demo_states, 0]))
-
-        return jax.grad(loss)(R)
+    def gradient_sweeps(R):  # the sweeps loss_grad runs: forward solve, then the adjoint's
+        v, fwd, _ = planning._value_fixed_point(
+            planning._soft_backup, arrays, R, tol, max_iters, None, solver
+        )
+        v_bar = jax.grad(
+            lambda v: jnp.sum(
+                jnp.log(
+                    jax.nn.softmax(planning._to_public(planning.bellman_q(arrays, R, v)), -1)[
+                        0, demo_states, 0
+                    ]
+                )
+            )
+        )(v)
+        return fwd + planning._soft_adjoint(v, R, arrays, tol, max_iters, solver, v_bar)[1]
 
     t0 = time.perf_counter()
     jax.block_until_ready(forward(R))
@@ -76,7 +93,8 @@ def bench_grid(n: int, repeats: int) -> None:
     compile_s = time.perf_counter() - t0
     fwd = timed(lambda: forward(R), repeats)
     grad = timed(lambda: loss_grad(R), repeats)
-    sweeps = int(planning._soft_vi(arrays, R, 1.0, tol, max_iters).iterations)
+    sweeps = int(planning._soft_vi(arrays, R, 1.0, tol, max_iters, solver).iterations)
+    grad_sweeps = int(gradient_sweeps(R))
     npt = []
     for _ in range(max(3, repeats // 4)):
         t0 = time.perf_counter()
@@ -85,22 +103,25 @@ def bench_grid(n: int, repeats: int) -> None:
     np_ms = statistics.median(npt) * 1e3
     dv = float(np.abs(np.asarray(forward(R))[0] - v_np).max())
     print(
-        f"{n:>3d}×{n:<2d} {mdp.n_states:5d} {sweeps:6d} {compile_s:9.2f} {fwd * 1e3:8.2f} "
-        f"{grad * 1e3:8.2f} {grad / fwd:8.2f} {np_ms:9.1f} {np_ms / (fwd * 1e3):9.1f} "
-        f"{dv:9.2e}"
+        f"{solver:>8s} {n:>3d}×{n:<2d} {mdp.n_states:5d} {sweeps:6d} {grad_sweeps:7d} "
+        f"{compile_s:9.2f} {fwd * 1e3:8.2f} {grad * 1e3:8.2f} {grad / fwd:8.2f} {np_ms:9.1f} "
+        f"{np_ms / (fwd * 1e3):9.1f} {dv:9.2e}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--solvers", nargs="+", default=list(planning.SOLVERS))
     args = parser.parse_args()
     print(
-        f"{'grid':>6s} {'S':>5s} {'sweeps':>6s} {'compile s':>9s} {'fwd ms':>8s} "
-        f"{'grad ms':>8s} {'grad/fwd':>8s} {'numpy ms':>9s} {'numpy/jax':>9s} {'max |dv|':>9s}"
+        f"{'solver':>8s} {'grid':>6s} {'S':>5s} {'sweeps':>6s} {'g sweeps':>7s} {'compile s':>9s} "
+        f"{'fwd ms':>8s} {'grad ms':>8s} {'grad/fwd':>8s} {'numpy ms':>9s} {'numpy/jax':>9s} "
+        f"{'max |dv|':>9s}"
     )
     for n in (16, 32, 64):
-        bench_grid(n, args.repeats)
+        for solver in args.solvers:  # side by side, so drifting load hits both alike
+            bench_grid(n, args.repeats, solver)
 
 
 if __name__ == "__main__":

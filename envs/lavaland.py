@@ -28,7 +28,8 @@ class LavaLand(GridWorld):
     ## Rewards
     Features ``(dirt, grass, lava, target)``: the one-hot terrain of the cell arrived in (they
     always sum to 1: adding a constant to all four weights changes every path's return only
-    through its length). True weights ``(-0.05, -0.25, -2.0, 1.0)``. Lava does not end the episode.
+    through its length, so they are declared one group, ``feature_groups``). True weights
+    ``(-0.05, -0.25, -2.0, 1.0)``. Lava does not end the episode.
 
     ## Episode End
     Terminates on reaching the target; truncates after ``max_steps`` (default 40).
@@ -54,6 +55,9 @@ class LavaLand(GridWorld):
     }
     TILE_SHAPES = {"target": "star"}
     feature_names = ("dirt", "grass", "lava", "target")
+    # one-hot in every state (walls are never entered): a constant added to all four weights
+    # is a per-step reward, which demonstrations identify only through episode length
+    feature_groups = (("dirt", "grass", "lava", "target"),)
     TRUE_WEIGHTS = (-0.05, -0.25, -2.0, 1.0)
     TILE_FEATURES = {
         "dirt": {"dirt": 1.0},

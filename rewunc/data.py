@@ -5,8 +5,10 @@ A :class:`Trajectory` holds what any env gives: observations [T+1, *obs_shape], 
 true rewards and the outcome. What only a tabular env has (MDP state ids and each layout's
 :class:`~rewunc.mdp.TabularMDP`) lives beside the trajectories in :class:`TabularLayouts`, so
 the same :class:`Demonstrations` carry a gridworld's or a continuous env's data.
-:class:`Preferences` are pairs of feature counts with which one was preferred. All of them save
-to and load from pickle-free ``.npz`` files; a corrupt file raises an error naming it.
+:class:`Preferences` are pairs of feature counts with which one was preferred (or that they were
+equal); :class:`TrajectoryChoices` are demonstrations' feature counts beside alternatives from the
+same start. All of them save to and load from pickle-free ``.npz`` files; a corrupt file raises
+an error naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rewunc.mdp import TabularMDP
 
 DEMOS_FORMAT = "rewunc.demonstrations.v2"
 PREFERENCES_FORMAT = "rewunc.preferences.v1"
+CHOICES_FORMAT = "rewunc.choices.v1"
 
 
 class DataError(ValueError):
@@ -298,16 +301,20 @@ class Preferences:
     """Pairwise preferences between trajectory segments, as feature counts.
 
     Attributes:
-        better: float [N, K], Σ φ over the preferred segment of each pair.
+        better: float [N, K], Σ φ over the preferred segment of each pair (the first segment of
+            an equal pair).
         worse: float [N, K], Σ φ over the other segment.
         feature_names: K names.
         env_id: the environment the segments came from.
+        equal: bool [N], pairs the teacher judged equally preferable (B-Pref's 0.5 label);
+            None means none (all False).
     """
 
     better: np.ndarray
     worse: np.ndarray
     feature_names: tuple[str, ...]
     env_id: str = ""
+    equal: np.ndarray | None = None
 
     def __post_init__(self):
         better = np.asarray(self.better, dtype=np.float64)
@@ -321,8 +328,18 @@ class Preferences:
             raise DataError(f"preferences: worse has shape {worse.shape}, better {better.shape}")
         if not (np.isfinite(better).all() and np.isfinite(worse).all()):
             raise DataError("preferences: feature counts contain NaN or inf")
+        equal = np.zeros(len(better), bool) if self.equal is None else np.asarray(self.equal)
+        if equal.shape != (len(better),):
+            raise DataError(
+                f"preferences: equal: expected shape ({len(better)},), got {equal.shape}"
+            )
+        if equal.dtype != bool:
+            if equal.dtype.kind not in "iuf" or not np.isin(equal, (0, 1)).all():
+                raise DataError("preferences: equal: expected booleans (or 0/1)")
+            equal = equal.astype(bool)
         object.__setattr__(self, "better", better)
         object.__setattr__(self, "worse", worse)
+        object.__setattr__(self, "equal", equal)
         object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
 
     def __len__(self) -> int:
@@ -335,11 +352,13 @@ class Preferences:
             "env_id": np.array(self.env_id),
             "better": self.better,
             "worse": self.worse,
+            "equal": self.equal,
         }
         return write_npz(path, arrays, force=force)
 
     @classmethod
     def load(cls, path) -> Preferences:
+        """Read a file written by :meth:`save`; files without ``equal`` load as all False."""
         d = read_npz(path)
         _require(d, path, PREFERENCES_FORMAT, "feature_names", "env_id", "better", "worse")
         try:
@@ -348,6 +367,82 @@ class Preferences:
                 d["worse"],
                 tuple(str(x) for x in d["feature_names"]),
                 str(d["env_id"]),
+                d.get("equal"),
             )
         except DataError as err:
+            raise DataError(f"{path}: {err}") from err
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryChoices:
+    """Demonstrated trajectories, each with alternatives from the same start, as feature counts.
+
+    The statistic of the MDP-free demonstration likelihood (:mod:`rewunc.birl.choice`): the
+    demonstrator chose ``chosen[n]`` from {chosen[n]} ∪ alternatives[n].
+
+    Attributes:
+        chosen: float [N, K], Φ = Σ_t γ^t φ_t of each demonstrated trajectory.
+        alternatives: float [N, J, K], Φ of J alternatives per demonstration.
+        feature_names: K names.
+        env_id: the environment the trajectories came from.
+        gamma: the γ of Φ (1.0: undiscounted feature sums).
+    """
+
+    chosen: np.ndarray
+    alternatives: np.ndarray
+    feature_names: tuple[str, ...]
+    env_id: str = ""
+    gamma: float = 1.0
+
+    def __post_init__(self):
+        chosen = np.asarray(self.chosen, dtype=np.float64)
+        alts = np.asarray(self.alternatives, dtype=np.float64)
+        K = len(self.feature_names)
+        if chosen.ndim != 2 or chosen.shape[0] == 0 or chosen.shape[1] != K:
+            raise DataError(f"choices: chosen: expected shape [N >= 1, {K}], got {chosen.shape}")
+        N = len(chosen)
+        if alts.ndim != 3 or alts.shape[0] != N or alts.shape[1] == 0 or alts.shape[2] != K:
+            raise DataError(
+                f"choices: alternatives: expected shape [{N}, J >= 1, {K}], got {alts.shape}"
+            )
+        if not (np.isfinite(chosen).all() and np.isfinite(alts).all()):
+            raise DataError("choices: feature counts contain NaN or inf")
+        if not 0.0 < self.gamma <= 1.0:
+            raise DataError(f"choices: gamma: expected a discount in (0, 1], got {self.gamma!r}")
+        object.__setattr__(self, "chosen", chosen)
+        object.__setattr__(self, "alternatives", alts)
+        object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
+        object.__setattr__(self, "gamma", float(self.gamma))
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def save(self, path, *, force: bool = False) -> Path:
+        """Write one ``.npz`` (never pickled); ``force`` to replace an existing file."""
+        arrays = {
+            "format": np.array(CHOICES_FORMAT),
+            "feature_names": np.array(self.feature_names),
+            "env_id": np.array(self.env_id),
+            "gamma": np.array(self.gamma),
+            "chosen": self.chosen,
+            "alternatives": self.alternatives,
+        }
+        return write_npz(path, arrays, force=force)
+
+    @classmethod
+    def load(cls, path) -> TrajectoryChoices:
+        """Read a file written by :meth:`save`; every array is checked before use."""
+        d = read_npz(path)
+        _require(
+            d, path, CHOICES_FORMAT, "feature_names", "env_id", "gamma", "chosen", "alternatives"
+        )
+        try:
+            return cls(
+                d["chosen"],
+                d["alternatives"],
+                tuple(str(x) for x in d["feature_names"]),
+                str(d["env_id"]),
+                float(d["gamma"]),
+            )
+        except (DataError, TypeError, ValueError) as err:
             raise DataError(f"{path}: {err}") from err

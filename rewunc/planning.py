@@ -13,6 +13,14 @@ respect to the reward use implicit differentiation of the fixed point: the backw
 adjoint linear system (I − γ·Wᵀ)·u = ḡ by its own contraction, instead of backpropagating through
 the hundreds of sweeps of the forward solve.
 
+Solvers: ``solver="sweeps"`` (the default) is plain value iteration, whose error shrinks by about γ
+per sweep; ``solver="anderson"`` extrapolates from the last few sweeps (Anderson acceleration) and
+needs several times fewer sweeps on LavaLand grids at γ = 0.95 (benchmarks/soft_vi.py). The
+solver is used for the forward fixed point and for the backward adjoint system alike, and both
+solvers stop by the rule below, so they agree to the tolerance. ``v0`` warm-starts the forward
+solve: any finite guess converges to the same fixed point, a close one in fewer sweeps. In the
+traced core it is an array argument, so a new guess does not recompile.
+
 Convergence: ``tol`` bounds the error of V relative to its scale. A solve stops when the sup-norm
 change ρ of V between sweeps satisfies γ/(1−γ)·ρ ≤ tol·max(1, ‖V‖∞) (the contraction's error
 bound), or when ρ reaches the dtype's rounding floor (4 ulp of max(1, ‖V‖∞)), or when ρ is at
@@ -28,6 +36,7 @@ Precision: float32 by default; pass ``dtype=np.float64`` for float64 (the call t
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -38,6 +47,12 @@ from rewunc.mdp import TabularMDP
 
 # Sweeps between convergence checks: amortises the while-loop's per-iteration cost.
 _SWEEPS_PER_CHECK = 4
+SOLVERS = ("sweeps", "anderson")
+# Anderson acceleration: one extrapolation every _ANDERSON_SWEEPS sweeps from the last
+# _ANDERSON_MEMORY differences (the fastest of memory 3, 5, 8 × 1, 2, 4 sweeps on 64×64 LavaLand).
+_ANDERSON_MEMORY = 3
+_ANDERSON_SWEEPS = 2
+_ANDERSON_PATIENCE = 9  # iterations without a new low (three restarts) before a stall is accepted
 
 
 class ConvergenceError(RuntimeError):
@@ -218,31 +233,146 @@ def _iterate(step, x0, tol, gamma, max_iters):
     return x, it, res
 
 
-def _value_fixed_point(backup, arrays, reward, tol, max_iters):
-    """Iterate V ← backup(arrays, reward, V) from 0; returns (V, sweeps, residual)."""
-    return _iterate(
-        lambda v: backup(arrays, reward, v), jnp.zeros_like(reward), tol, arrays.gamma, max_iters
+def _anderson(step, x0, tol, gamma, max_iters, memory=_ANDERSON_MEMORY, sweeps=_ANDERSON_SWEEPS):
+    """Solve x = step(x), a γ-contraction on rows x [M, S], by Anderson acceleration (type II).
+
+    With G = step applied ``sweeps`` times and residual f = G(x) − x, each iteration moves to
+    x ← G(x) − Σ_i c_i·(Δx_i + Δf_i), where Δx, Δf are the last ``memory`` differences of
+    iterates and residuals and c fits f by the Δf in least squares (Tikhonov-regularised; one fit
+    per row). It stops by :func:`_iterate`'s rule applied to G's last plain sweep: the change ρ of
+    that sweep bounds the error of G(x) by γ/(1−γ)·ρ whatever x was, so a tolerance means what
+    it means for plain sweeps. When the change has set no new low for three iterations the
+    history is dropped (a restart: the next step is a plain one). Near rounding level the
+    extrapolation can wander rather than shrink, so a change at rounding level (≤ 1024 ulp)
+    that has set no new low for ``_ANDERSON_PATIENCE`` iterations, restarts included, also
+    counts as converged.
+
+    Returns (G(x), sweeps, residual); non-converged results are NaN.
+    """
+    threshold = _residual_threshold(tol, gamma, x0.dtype)
+    stall_level = 1024 * jnp.finfo(x0.dtype).eps
+    eye = jnp.eye(memory, dtype=x0.dtype)
+
+    def plain(x):
+        for _ in range(sweeps - 1):
+            x = step(x)
+        g = step(x)
+        return g, _relative_change(g, x)
+
+    def converged(res, since_low):
+        return (res <= threshold) | ((res <= stall_level) & (since_low >= _ANDERSON_PATIENCE))
+
+    def extrapolate(g, f, dx, df, gram, n):
+        filled = (jnp.arange(memory) < jnp.minimum(n, memory)).astype(g.dtype)
+        gram = gram * filled[:, None] * filled[None, :]
+        scale = jnp.trace(gram, axis1=1, axis2=2) / jnp.maximum(jnp.minimum(n, memory), 1)
+        # slots not (or no longer) in the history get a unit diagonal and c = 0
+        ridge = jnp.where(filled > 0, 1e-6 * scale[:, None] + jnp.finfo(g.dtype).tiny, 1.0)
+        rhs = jnp.einsum("ims,ms->mi", df, f) * filled
+        c = _spd_solve(gram + ridge[:, :, None] * eye, rhs)
+        x = g - jnp.einsum("mi,ims->ms", c, dx + df)
+        return jnp.where(jnp.all(jnp.isfinite(x), axis=-1, keepdims=True), x, g)
+
+    def cond(state):
+        it, _, _, _, res, since_low = state[:6]
+        return ~converged(res, since_low) & (it < max_iters)
+
+    def body(state):
+        it, x, g, f, _, since_low, low, dx, df, gram, n = state
+        x_new = extrapolate(g, f, dx, df, gram, n)
+        g, res = plain(x_new)
+        f_new = g - x_new
+        slot = n % memory
+        dx = dx.at[slot].set(x_new - x)
+        df = df.at[slot].set(f_new - f)
+        column = jnp.einsum("ims,ms->mi", df, df[slot])  # the Gram matrix's new row and column
+        gram = gram.at[:, slot, :].set(column).at[:, :, slot].set(column)
+        since_low = jnp.where(res < low, 0, since_low + 1)
+        low = jnp.minimum(res, low)
+        restart = (since_low > 0) & (since_low % 3 == 0)  # three iterations without a new low
+        n = jnp.where(restart, 0, n + 1)  # a restart forgets the history
+        return it + sweeps, x_new, g, f_new, res, since_low, low, dx, df, gram, n
+
+    g, res = plain(x0)
+    M, S = x0.shape
+    history = jnp.zeros((memory, M, S), x0.dtype)
+    state = (
+        jnp.asarray(sweeps),
+        x0,
+        g,
+        g - x0,
+        res,
+        jnp.asarray(0),
+        res,
+        history,
+        history,
+        jnp.zeros((M, memory, memory), x0.dtype),
+        jnp.asarray(0),
     )
+    it, _, g, _, res, since_low = jax.lax.while_loop(cond, body, state)[:6]
+    g = jnp.where(converged(res, since_low), g, jnp.nan)
+    return g, it, res
+
+
+def _spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """x with a·x = b for small symmetric positive definite a [M, m, m], b [M, m]: a Cholesky
+    factorisation unrolled at trace time (a LAPACK call per tiny system costs more than the
+    sweeps it saves)."""
+    m = a.shape[-1]
+    L = [[None] * m for _ in range(m)]
+    for i in range(m):
+        for j in range(i + 1):
+            t = a[:, i, j] - sum(L[i][k] * L[j][k] for k in range(j))
+            L[i][j] = jnp.sqrt(jnp.maximum(t, jnp.finfo(a.dtype).tiny)) if i == j else t / L[j][j]
+    y = []
+    for i in range(m):
+        y.append((b[:, i] - sum(L[i][k] * y[k] for k in range(i))) / L[i][i])
+    x = [None] * m
+    for i in reversed(range(m)):
+        x[i] = (y[i] - sum(L[k][i] * x[k] for k in range(i + 1, m))) / L[i][i]
+    return jnp.stack(x, axis=-1)
+
+
+def _solve(solver: str):
+    """The fixed-point solver of that name (see SOLVERS): (step, x0, tol, γ, max_iters) → ..."""
+    if solver == "sweeps":
+        return _iterate
+    if solver == "anderson":
+        return _anderson
+    raise ValueError(f"solver: expected one of {SOLVERS}, got {solver!r}")
+
+
+def _value_fixed_point(backup, arrays, reward, tol, max_iters, v0=None, solver="sweeps"):
+    """Iterate V ← backup(arrays, reward, V) from v0 (default 0); returns (V, sweeps, residual)."""
+    v0 = jnp.zeros_like(reward) if v0 is None else jnp.broadcast_to(v0, reward.shape)
+    return _solve(solver)(lambda v: backup(arrays, reward, v), v0, tol, arrays.gamma, max_iters)
 
 
 # --------------------------------------------------------------------------------------------
 # The soft fixed point with implicit differentiation
 
 
-@jax.custom_vjp
-def _soft_fixed_point(reward, arrays, tol, max_iters):
-    """V_1(reward): the β = 1 soft value function, [M, S]."""
-    v, _, _ = _value_fixed_point(_soft_backup, arrays, reward, tol, max_iters)
+@partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _soft_fixed_point(reward, v0, arrays, tol, grad_tol, max_iters, solver):
+    """V_1(reward): the β = 1 soft value function, [M, S], solved from the guess v0 [M, S];
+    its backward pass solves the adjoint system to ``grad_tol``."""
+    v, _, _ = _value_fixed_point(_soft_backup, arrays, reward, tol, max_iters, v0, solver)
     return v
 
 
-def _soft_fixed_point_fwd(reward, arrays, tol, max_iters):
-    v = _soft_fixed_point(reward, arrays, tol, max_iters)
-    return v, (v, reward, arrays, tol, max_iters)
+def _soft_fixed_point_fwd(reward, v0, arrays, tol, grad_tol, max_iters, solver):
+    v = _soft_fixed_point(reward, v0, arrays, tol, grad_tol, max_iters, solver)
+    return v, (v, reward, arrays, grad_tol)
 
 
-def _soft_fixed_point_bwd(res, g):
-    v, reward, arrays, tol, max_iters = res
+def _soft_fixed_point_bwd(max_iters, solver, res, g):
+    v, reward, arrays, grad_tol = res
+    r_bar = _soft_adjoint(v, reward, arrays, grad_tol, max_iters, solver, g)[0]
+    return r_bar, None, None, None, None
+
+
+def _soft_adjoint(v, reward, arrays, tol, max_iters, solver, g):
+    """The implicit-differentiation backward pass: (r̄, sweeps) for the cotangent ḡ of V_1."""
     # dV = W·(dr + γ dV) with W[m,a,b,s] = (1 − term(s))·π(a|s)·P(s'_b|s,a); so
     # r̄ = Wᵀ u where u = ḡ + γ·Wᵀ u.
     pi = jax.nn.softmax(bellman_q(arrays, reward, v), axis=1)  # [M, A, S]
@@ -254,20 +384,43 @@ def _soft_fixed_point_bwd(res, g):
         contrib = (w * x[:, None, None, :]).reshape(M, -1)
         return jnp.zeros_like(x).at[:, flat_ns].add(contrib)
 
-    u, _, _ = _iterate(lambda u: g + arrays.gamma * w_transpose(u), g, tol, arrays.gamma, max_iters)
-    return w_transpose(u), None, None, None
+    u, it, _ = _solve(solver)(
+        lambda u: g + arrays.gamma * w_transpose(u), g, tol, arrays.gamma, max_iters
+    )
+    return w_transpose(u), it
 
 
 _soft_fixed_point.defvjp(_soft_fixed_point_fwd, _soft_fixed_point_bwd)
 
 
-def soft_plan_arrays(arrays: MDPArrays, reward: jax.Array, beta, tol, max_iters) -> Plan:
+def soft_plan_arrays(
+    arrays: MDPArrays,
+    reward: jax.Array,
+    beta,
+    tol,
+    max_iters,
+    *,
+    v0=None,
+    solver="sweeps",
+    grad_tol=None,
+) -> Plan:
     """Soft value iteration on MDPArrays; reward [M, S]. Differentiable in reward and beta.
 
     This is the traceable core (use it inside jit, vmap over layouts, and NumPyro models).
+    ``v0`` [S] or [M, S] is a guess of V (the returned ``v``'s units) to start the forward solve
+    from (default 0); it changes the sweeps needed, not the result beyond ``tol``, and carries no
+    gradient. ``solver`` is "sweeps" or "anderson" (module docstring), for both passes.
+    ``grad_tol`` (default ``tol``) is the tolerance of the backward pass's adjoint solve: a
+    looser one gives a cheaper, approximate gradient (HMC stays exact with any deterministic
+    approximate gradient: leapfrog remains reversible and volume-preserving, and the
+    acceptance uses the values, solved to ``tol``).
     """
     scaled = beta * reward
-    v1 = _soft_fixed_point(scaled, arrays, tol, max_iters)
+    start = jnp.zeros_like(scaled) if v0 is None else jnp.broadcast_to(beta * v0, scaled.shape)
+    grad_tol = tol if grad_tol is None else grad_tol
+    v1 = _soft_fixed_point(
+        scaled, jax.lax.stop_gradient(start), arrays, tol, grad_tol, max_iters, solver
+    )
     q1 = _to_public(jnp.where(arrays.terminal, 0.0, bellman_q(arrays, scaled, v1)))
     policy = jax.nn.softmax(q1, axis=-1)
     residual = _relative_change(_soft_backup(arrays, scaled, v1), v1)
@@ -276,11 +429,11 @@ def soft_plan_arrays(arrays: MDPArrays, reward: jax.Array, beta, tol, max_iters)
     )
 
 
-@jax.jit
-def _soft_vi(arrays, reward, beta, tol, max_iters):
+@partial(jax.jit, static_argnames=("max_iters", "solver"))
+def _soft_vi(arrays, reward, beta, tol, max_iters, solver="sweeps"):
     # Eager entry point: report iterations too (the differentiable core does not expose them).
     scaled = beta * reward
-    v1, it, res = _value_fixed_point(_soft_backup, arrays, scaled, tol, max_iters)
+    v1, it, res = _value_fixed_point(_soft_backup, arrays, scaled, tol, max_iters, None, solver)
     q1 = _to_public(jnp.where(arrays.terminal, 0.0, bellman_q(arrays, scaled, v1)))
     return Plan(
         q=q1 / beta, v=v1 / beta, policy=jax.nn.softmax(q1, axis=-1), iterations=it, residual=res
@@ -353,6 +506,7 @@ def soft_value_iteration(
     tol: float | None = None,
     max_iters: int = 100_000,
     dtype=None,
+    solver: str = "sweeps",
 ) -> Plan:
     """Soft (Boltzmann-rational) value iteration, exactly as DESIGN.md defines it.
 
@@ -363,21 +517,23 @@ def soft_value_iteration(
         tol: relative convergence tolerance (default 1e-6 in float32, 1e-10 in float64).
         max_iters: sweep budget; exceeding it raises ConvergenceError.
         dtype: np.float32 (default) or np.float64.
+        solver: "sweeps" (plain value iteration) or "anderson" (module docstring).
 
     Returns:
         Plan with q [.., S, A], v [.., S] and the Boltzmann policy [.., S, A]. Differentiable in
         ``reward`` (implicit differentiation) and in ``beta``.
     """
+    _solve(solver)  # refuses an unknown solver before any work
     with _precision(dtype) as dt:
         tol = _default_tol(dt) if tol is None else tol
         arrays, r, squeeze = _prepare(mdp, reward, dt)
         beta = jnp.asarray(beta, dt)
         if _is_traced(r) or _is_traced(beta):
-            plan = soft_plan_arrays(arrays, r, beta, tol, max_iters)
+            plan = soft_plan_arrays(arrays, r, beta, tol, max_iters, solver=solver)
         else:
             if not float(beta) > 0:
                 raise ValueError(f"beta: expected a rationality > 0, got {float(beta)}")
-            plan = _soft_vi(arrays, r, beta, jnp.asarray(tol, dt), max_iters)
+            plan = _soft_vi(arrays, r, beta, jnp.asarray(tol, dt), max_iters, solver)
         return _finish(plan, squeeze, tol, max_iters, "soft_value_iteration", mdp.n_states)
 
 

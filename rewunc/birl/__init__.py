@@ -1,9 +1,17 @@
 """Bayesian inverse reinforcement learning: reward posteriors from demonstrations and preferences.
 
 ``model`` holds the NumPyro model functions, ``infer`` the sampler and diagnostics,
+``choice`` the MDP-free demonstration likelihood (choices against perturbed replays),
 ``policywalk`` the classic PolicyWalk baseline.
 """
 
+from rewunc.birl.choice import (
+    ChoiceData,
+    choice_data,
+    choice_log_likelihood,
+    perturbed_replays,
+    replay,
+)
 from rewunc.birl.infer import (
     BIRL,
     MCMCDiagnosticsWarning,
@@ -24,16 +32,21 @@ from rewunc.birl.model import (
 
 __all__ = [
     "BIRL",
+    "ChoiceData",
     "DemoData",
     "MCMCDiagnosticsWarning",
     "PreferenceData",
+    "choice_data",
+    "choice_log_likelihood",
     "default_chain_method",
     "demo_data",
     "demo_log_likelihood",
     "diagnostics",
     "infer",
+    "perturbed_replays",
     "preference_data",
     "preference_log_likelihood",
+    "replay",
     "reward_model",
     "warn_if_untrustworthy",
 ]
