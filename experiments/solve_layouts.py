@@ -1,9 +1,9 @@
-"""Solve every built-in environment's training and shift layouts exactly, and draw them.
+"""Solve every built-in gridworld's training and shift layouts exactly, and draw them.
 
-For each registered ``rewunc/`` environment and each split (training and every held-out shift),
-draw layouts from one seed, plan with value iteration for the environment's true reward, roll the
-optimal policy out in the environment itself, and draw each layout with the path taken. Prints a
-table of outcomes and returns and writes ``<out>/<Env>.png`` and ``<out>/solved.json``.
+For each registered tabular ``rewunc/`` environment and each split (training and every held-out
+shift), draw layouts from one seed, plan with value iteration for the environment's true reward,
+roll the optimal policy out in the environment itself, and draw each layout with the path taken.
+Prints a table of outcomes and returns and writes ``<out>/<Env>.png`` and ``<out>/solved.json``.
 
     python experiments/solve_layouts.py --out runs/solve_layouts [--layouts 4] [--seed 0]
 """
@@ -25,6 +25,7 @@ import rewunc  # noqa: E402,F401  (registers the environments)
 from rewunc import planning  # noqa: E402
 from rewunc.config import parse_config, require_int, require_number  # noqa: E402
 from rewunc.io import OverwriteError, save_png, write_json  # noqa: E402
+from rewunc.protocol import is_tabular
 from rewunc.registry import rewunc_env_ids  # noqa: E402
 
 
@@ -90,7 +91,10 @@ def main(argv=None) -> int:
         return 2
     all_rows = []
     for env_id in rewunc_env_ids():
-        shifts = (None, *gym.spec(env_id).make().unwrapped.SHIFTS)
+        probe = gym.spec(env_id).make()
+        if not is_tabular(probe):  # the MuJoCo-lite envs have no MDP to solve
+            continue
+        shifts = (None, *probe.unwrapped.SHIFTS)
         fig, axes = plt.subplots(
             len(shifts), cfg.layouts, squeeze=False, figsize=(2.6 * cfg.layouts, 2.8 * len(shifts))
         )

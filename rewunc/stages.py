@@ -49,7 +49,7 @@ from rewunc.config import (
     require_int,
     require_number,
 )
-from rewunc.data import Demonstrations, Preferences
+from rewunc.data import Demonstrations, Preferences, TrajectoryChoices
 from rewunc.evaluate import EvalLayouts, evaluate, shift_name
 from rewunc.evaluate import aggregate as aggregate_episodes
 from rewunc.posterior import RewardPosterior
@@ -106,10 +106,7 @@ class StudyConfig:
     ambiguity: tuple[str, ...] = ()
 
     def __post_init__(self):
-        require_distinct(self.seeds, "seeds")
-        for s in self.seeds:
-            require_int(s, "seeds", 0)
-            require(s <= MAX_SEED, "seeds", f"at most {MAX_SEED} (2^31 - 1)", s)
+        require_seeds(self.seeds)
         for name in ("n_demos", "num_samples", "num_chains", "max_tree_depth"):
             require_int(getattr(self, name), name, 1)
         for name in ("n_episodes", "agent_samples"):
@@ -123,14 +120,7 @@ class StudyConfig:
         require_distinct(self.frontier_lams, "frontier_lams")
         for lam in self.frontier_lams:
             require_number(lam, "frontier_lams", 0.0, 1.0)
-        require(
-            len(self.anchor_prior) == 2
-            and all(math.isfinite(x) for x in self.anchor_prior)
-            and self.anchor_prior[1] > 0,
-            "anchor_prior",
-            "two finite numbers: mean and sd > 0",
-            self.anchor_prior,
-        )
+        require_anchor_prior(self.anchor_prior)
         require_distinct(self.agents, "agents")
         for spec in self.agents:
             try:
@@ -198,12 +188,7 @@ class StudyConfig:
         return self.env_options()
 
     def env_options(self) -> dict:
-        try:
-            kwargs = json.loads(self.env_kwargs)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--env-kwargs: not JSON ({err}): {self.env_kwargs!r}") from err
-        require(isinstance(kwargs, dict), "env_kwargs", 'a JSON object such as {"size": 8}', kwargs)
-        return kwargs
+        return env_options(self.env_kwargs)
 
     def birl_options(self) -> dict:
         """BIRL options: every weight N(0, prior_scale²) except ``anchor_feature``, which gets
@@ -211,14 +196,11 @@ class StudyConfig:
         what changes behaviour (a scale, the value of ending an episode against the cost of
         going on), so one weight is anchored, as IRL usually fixes one weight or the norm."""
         names = self._feature_names  # read from the env when the config was validated
-        loc, scale = [0.0] * len(names), [float(self.prior_scale)] * len(names)
-        if self.anchor_feature:
-            k = names.index(self.anchor_feature)
-            loc[k], scale[k] = (float(x) for x in self.anchor_prior)
+        loc, scale = anchored_prior(names, self.prior_scale, self.anchor_feature, self.anchor_prior)
         return dict(
             beta=self.birl_beta,
-            prior_loc=tuple(loc),
-            prior_scale=tuple(scale),
+            prior_loc=loc,
+            prior_scale=scale,
             num_warmup=self.num_warmup,
             num_samples=self.num_samples,
             num_chains=self.num_chains,
@@ -226,6 +208,42 @@ class StudyConfig:
             dense_mass=True,
             target_accept_prob=0.9,
         )
+
+
+def require_seeds(seeds: Sequence[int]) -> None:
+    """``--seeds``: distinct integers in [0, 2^31 − 1]."""
+    require_distinct(seeds, "seeds")
+    for s in seeds:
+        require_int(s, "seeds", 0)
+        require(s <= MAX_SEED, "seeds", f"at most {MAX_SEED} (2^31 - 1)", s)
+
+
+def require_anchor_prior(prior: Sequence[float]) -> None:
+    """``--anchor-prior``: a mean and an sd > 0."""
+    ok = len(prior) == 2 and all(math.isfinite(x) for x in prior) and prior[1] > 0
+    require(ok, "anchor_prior", "two finite numbers: mean and sd > 0", prior)
+
+
+def env_options(env_kwargs: str) -> dict:
+    """The ``--env-kwargs`` JSON object, checked."""
+    try:
+        kwargs = json.loads(env_kwargs)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--env-kwargs: not JSON ({err}): {env_kwargs!r}") from err
+    require(isinstance(kwargs, dict), "env_kwargs", 'a JSON object such as {"size": 8}', kwargs)
+    return kwargs
+
+
+def anchored_prior(
+    names: Sequence[str], prior_scale: float, anchor_feature: str, anchor_prior: Sequence[float]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-weight prior (loc, scale): N(0, prior_scale²), except N(*anchor_prior) on
+    ``anchor_feature`` (if any)."""
+    loc, scale = [0.0] * len(names), [float(prior_scale)] * len(names)
+    if anchor_feature:
+        k = list(names).index(anchor_feature)
+        loc[k], scale[k] = (float(x) for x in anchor_prior)
+    return tuple(loc), tuple(scale)
 
 
 def check_ps(ps: Sequence[float], env_kwargs: dict) -> None:
@@ -324,30 +342,38 @@ def demonstrations(
 
 def posterior(
     run: Run,
-    data: Demonstrations | Preferences,
+    data: Demonstrations | Preferences | None,
     birl_options: dict,
     seed: int,
     *,
     study: str,
     env_id: str,
     env_kwargs: dict,
+    choices: TrajectoryChoices | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> RewardPosterior:
-    """The BIRL posterior (NUTS) given demonstrations or preferences."""
+    """The BIRL posterior (NUTS) given demonstrations or preferences, and/or trajectory choices
+    (the MDP-free demonstration likelihood); ``feature_names`` when no demonstrations are given.
+    Its inputs are the seed's demonstrations, preferences and choices stages, where they exist."""
     from rewunc.birl import BIRL, MCMCDiagnosticsWarning
 
     key = f"{study}/seed{seed}/posterior"
     stem = f"posterior_{slug(f'{study}/seed{seed}')}"
     files = [f"{stem}.npz", f"{stem}.json"]
-    inputs = run.files_of(f"{study}/seed{seed}/demonstrations")
+    inputs = [
+        f
+        for stage in ("demonstrations", "preferences", "choices")
+        for f in run.files_of(f"{study}/seed{seed}/{stage}")
+    ]
     if not run.finished(key):
         say(run, f"[{study} seed {seed}] BIRL posterior (NUTS)")
         birl = BIRL(progress_bar=not getattr(run, "quiet", False), **birl_options)
+        demos = data if isinstance(data, Demonstrations) else None
+        prefs = data if isinstance(data, Preferences) else None
+        names = feature_names or (data or choices).feature_names
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MCMCDiagnosticsWarning)
-            if isinstance(data, Preferences):
-                post = birl.fit(preferences=data, seed=seed, feature_names=data.feature_names)
-            else:
-                post = birl.fit(data, seed=seed)
+            post = birl.fit(demos, prefs, choices, seed=seed, feature_names=tuple(names))
         for w in caught:  # shown once, with the run's context, not from deep inside
             print(f"warning: [{study} seed {seed}] {w.message}", file=sys.stderr)
         for f in files:
