@@ -1,7 +1,9 @@
 """The ``rewunc`` command.
 
 rewunc run <experiment> [options]   run experiments/<experiment>.py (``--help`` for options)
-rewunc plot RUN_DIR                 redraw a run's figures from its files
+rewunc sweep <experiment> --grid KEY=V1,V2 --seeds S ... [options]   an experiment over a grid
+                                    of settings and seeds, locally or on Ray (rewunc.sweep)
+rewunc plot RUN_DIR                 redraw a run's (or a sweep's) figures from its files
 rewunc envs                         every registered env with its shifts and features
 rewunc check-env ID [--env-kwargs JSON]   check an env against rewunc's protocol and gymnasium
 """
@@ -18,6 +20,8 @@ EXPERIMENTS = {
     "color_goal": "rewunc.experiments.color_goal",
     "deep_lavaland": "rewunc.experiments.deep_lavaland",
     "deep_corner_goal": "rewunc.experiments.deep_corner_goal",
+    "point_lava": "rewunc.experiments.point_lava",
+    "point_color": "rewunc.experiments.point_color",
 }
 
 
@@ -42,11 +46,15 @@ def _envs() -> int:
 
 
 def _plot(run_dir: str) -> int:
+    from pathlib import Path
+
     from rewunc.plots import plot_run
     from rewunc.runs import RunError
+    from rewunc.sweep import SWEEP_FILE, plot_sweep
 
     try:
-        written = plot_run(run_dir)
+        is_sweep = (Path(run_dir) / SWEEP_FILE).is_file()
+        written = plot_sweep(run_dir) if is_sweep else plot_run(run_dir)
     except (RunError, OSError, ValueError) as err:  # ValueError: our file errors, pandas'
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -92,6 +100,72 @@ def _check_env(env_id: str, env_kwargs: str | None) -> int:
     return 0
 
 
+def _sweep(args, flags: list[str]) -> int:
+    """``rewunc sweep``: 0 done, 1 some cells failed (the others are kept), 2 bad flags or a
+    sweep that cannot be started or resumed (nothing made)."""
+    from rewunc.runs import RunError
+    from rewunc.sweep import CellsFailed, SweepError, check_options, define, run_sweep, summary
+
+    name = args.name or args.experiment + "_fast" * ("--fast" in flags)
+    try:
+        check_options(args.backend, args.workers, args.address, args.resume, args.force, name)
+        sweep = define(args.experiment, args.grid, args.seeds, flags)
+        path = run_sweep(
+            sweep,
+            args.out,
+            name,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            resume=args.resume,
+            force=args.force,
+            quiet=args.quiet,
+        )
+    except (SweepError, RunError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except CellsFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(summary(path))
+    print(f"\nwrote {path}/results.csv (over seeds), cells.csv, episodes.csv and figures/")
+    return 0
+
+
+def _sweep_parser(sub) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="run an experiment over a grid of settings and seeds (locally or on Ray)",
+        description="Run an experiment over every combination of --grid and every seed, one run "
+        "folder per cell, into <out>/sweeps/<name>/; then results.csv over the seeds and a "
+        "figure. Other flags go to every cell (e.g. --fast; see rewunc run EXPERIMENT --help).",
+        allow_abbrev=False,
+    )
+    sweep.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a flag of the experiment and its values (repeat for more keys; commas inside "
+        "brackets do not split, e.g. agents=CVaR(alpha=0.9),BayesMean)",
+    )
+    sweep.add_argument("--seeds", nargs="+", type=int, required=True, help="seeds of every setting")
+    sweep.add_argument("--name", help="sweep name (default: the experiment's, + _fast with --fast)")
+    sweep.add_argument("--out", default="runs", help="root folder (default: runs)")
+    sweep.add_argument("--backend", default="local", help="local (default) or ray")
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        help="cells at once (local: default 1, >1 spawns processes; ray: default all the "
+        "cluster's CPUs)",
+    )
+    sweep.add_argument("--address", help="a Ray cluster to join (--backend ray; default: new)")
+    sweep.add_argument("--resume", action="store_true", help="continue: skip complete cells")
+    sweep.add_argument("--force", action="store_true", help="replace an existing sweep")
+    sweep.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
@@ -100,8 +174,9 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment", add_help=False, allow_abbrev=False)
     run.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    _sweep_parser(sub)
     plot = sub.add_parser("plot", help="redraw a run's figures from disk", allow_abbrev=False)
-    plot.add_argument("run_dir")
+    plot.add_argument("run_dir", help="a run folder, or a sweep's (runs/sweeps/NAME)")
     sub.add_parser("envs", help="list the registered environments")
     check = sub.add_parser(
         "check-env", help="check an environment (protocol, gymnasium, ...)", allow_abbrev=False
@@ -111,6 +186,8 @@ def main(argv=None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
         return importlib.import_module(EXPERIMENTS[args.experiment]).main(rest)
+    if args.command == "sweep":
+        return _sweep(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "plot":

@@ -17,6 +17,9 @@ plot RUN_DIR``) only loads a run's files and calls them:
   per weight, with R-hat, bulk ESS and divergences;
 - :func:`sweep` → ``sweep.png`` (several studies over ``p``): the posterior's goal–proxy ambiguity
   (every seed, their mean and range) and the outcome rates on the shift as ``p`` grows.
+- :func:`seed_spread` → a ``rewunc sweep``'s ``figures/seed_spread.png`` (drawn by
+  :func:`rewunc.sweep.plot_sweep`): each setting's rates per agent, every seed a dot, the mean
+  over seeds with its interval.
 
 Agents keep one colour and marker in every figure of a run: compute :func:`agent_styles` once
 from the run's agents and pass it as ``styles=``. The Oracle is always a black star.
@@ -874,6 +877,121 @@ def misgeneralization_curve(
     bottom.set_xlabel("p (fraction of training layouts with the goal off the corner)")
     bottom.set_xticks(np.sort(cell["p"].unique()))
     bottom.grid(alpha=0.3)
+    return fig
+
+
+def setting_label(values: Mapping, keys: Sequence[str]) -> str:
+    """A sweep's setting as ``k1=v1, k2=v2`` (floats as %g: 10.0 -> 10)."""
+    return ", ".join(
+        f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}" for k in keys
+    )
+
+
+def _matches(frame: pd.DataFrame, columns: Sequence[str], values: Sequence) -> np.ndarray:
+    """Rows of ``frame`` whose ``columns`` hold ``values``."""
+    return np.logical_and.reduce(
+        [frame[c].to_numpy() == v for c, v in zip(columns, values, strict=True)]
+        + [np.ones(len(frame), bool)]
+    )
+
+
+def seed_spread(
+    results: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    settings: Sequence[str],
+    *,
+    title: str = "",
+) -> plt.Figure:
+    """A sweep's outcome rates per agent with the spread across seeds: one panel per (study,
+    rate) (rows) and shift (columns), agents along x, one colour and marker per setting; each
+    seed's rate a small dot, the mean over seeds a larger marker with its interval.
+
+    ``results``: one row per (``settings``..., study, shift, agent) with the rates and their
+    _lo and _hi (``interval`` says which); ``per_seed``: :func:`per_seed_rates` of the
+    episodes with keys (``settings``..., study, shift, agent, seed). Only informative rates are
+    drawn (:func:`outcome_bars`)."""
+    settings = list(settings)
+    _require(results, [*settings, "study", "shift", "agent", "goal_rate"], "seed_spread: results")
+    _require(per_seed, [*settings, "study", "shift", "agent", "seed"], "seed_spread: per_seed")
+    studies, shifts = (list(dict.fromkeys(results[c])) for c in ("study", "shift"))
+    rows = [(study, *rate) for study in studies for rate in outcome_bars(results)]
+    agents = list(dict.fromkeys(results["agent"]))
+    combos = list(dict.fromkeys(map(tuple, results[settings].to_numpy().tolist())))
+    labels = [setting_label(dict(zip(settings, c, strict=True)), settings) for c in combos]
+    n_seeds = per_seed["seed"].nunique()
+    w = 0.8 / len(combos)
+    width = max(5.5, 0.32 * len(agents) * max(2, len(combos)) + 1.2)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(shifts),
+        figsize=(width * len(shifts), 2.3 * len(rows) + 1.6),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
+    )
+    x = np.arange(len(agents))
+    for col, shift in enumerate(shifts):
+        for row, (study, metric, label, _) in enumerate(rows):
+            here = (results["study"] == study) & (results["shift"] == shift)
+            dots = per_seed[(per_seed["study"] == study) & (per_seed["shift"] == shift)]
+            ax = axes[row, col]
+            for j, combo in enumerate(combos):
+                color = AGENT_COLORS[j % len(AGENT_COLORS)]
+                marker = AGENT_MARKERS[j % len(AGENT_MARKERS)]
+                offset = (j - (len(combos) - 1) / 2) * w
+                m = results[here & _matches(results, settings, combo)]
+                m = m.set_index("agent").reindex(agents)
+                value = m[metric].to_numpy(float)
+                err = np.vstack([value - m[f"{metric}_lo"], m[f"{metric}_hi"] - value])
+                ax.errorbar(
+                    x + offset,
+                    value,
+                    yerr=np.clip(np.nan_to_num(err), 0, None),
+                    fmt=marker,
+                    color=color,
+                    ms=6,
+                    mec="black",
+                    mew=0.6,
+                    capsize=2,
+                    elinewidth=1,
+                    zorder=3,
+                    label=labels[j],
+                )
+                mine = dots[_matches(dots, settings, combo)]
+                seeds = sorted(mine["seed"].unique())
+                # each seed at its own small offset, so that seeds with equal rates stay countable
+                spread = dict(zip(seeds, np.linspace(-0.2, 0.2, len(seeds)) * w, strict=True))
+                xs = mine["agent"].map({a: i for i, a in enumerate(agents)}) + offset
+                ax.scatter(
+                    xs + mine["seed"].map(spread),
+                    mine[metric],
+                    s=14,
+                    color=color,
+                    alpha=0.7,
+                    lw=0,
+                    zorder=2,
+                )
+            ax.set_ylim(-0.04, 1.04)
+            ax.set_xlim(-0.6, len(agents) - 0.4)
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_axisbelow(True)
+            if col == 0:
+                name = f"{study}\n" if len(studies) > 1 else ""
+                ax.set_ylabel(f"{name}{label.split(' (')[0]} rate", fontsize=9)
+            if row == 0:
+                ax.set_title(f"shift '{shift}'", fontsize=10)
+        axes[-1, col].set_xticks(x)
+        axes[-1, col].set_xticklabels(agents, rotation=30, ha="right", fontsize=8)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="", marker="o", ms=4, color="0.4", alpha=0.7))
+    names.append("one seed")
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 6), fontsize=8)
+    fig.suptitle(
+        f"{title or 'sweep'}: spread across {n_seeds} seed{'s' * (n_seeds > 1)}\n"
+        f"large markers: mean over seeds, whiskers: {interval_text(results)}; "
+        "small dots: each seed",
+        fontsize=10,
+    )
     return fig
 
 

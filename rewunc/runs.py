@@ -409,8 +409,10 @@ def provenance() -> dict:
 
 
 def _git(cwd: Path, *args: str) -> str:
+    # GIT_OPTIONAL_LOCKS=0: `git status` in many parallel sweep cells must not take index.lock
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True, env=env
     ).stdout
 
 
