@@ -160,6 +160,31 @@ class MujocoLiteEnv(gym.Env):
         super().close()
 
 
-def one_hot_rows(k: int, extra: int = 0) -> np.ndarray:
-    """The rows of a k×k identity padded with ``extra`` zero columns: float [k, k + extra]."""
-    return np.hstack([np.eye(k), np.zeros((k, extra))])
+# ---- shared MJCF and checks --------------------------------------------------------------------
+
+VISUAL = """<visual>
+    <global offwidth="1024" offheight="1024"/>
+    <headlight ambient="0.55 0.55 0.55" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+  </visual>"""
+"""Offscreen buffers for large renders, and a soft headlight (no glare on the top view)."""
+
+
+def point_mass(damping: float, size: float, rgba: str) -> tuple[str, str]:
+    """The point envs' point mass: its ``<body>`` (two slide joints over the arena [-1, 1]²,
+    no contacts) and its two motors (gear 4, controls clamped to [-1, 1] by MuJoCo)."""
+    body = f"""<body name="point" pos="0 0 0.05">
+      <joint name="x" type="slide" axis="1 0 0" limited="true" range="-1 1" damping="{damping}"/>
+      <joint name="y" type="slide" axis="0 1 0" limited="true" range="-1 1" damping="{damping}"/>
+      <geom name="point" type="sphere" size="{size}" mass="1" rgba="{rgba}"
+            contype="0" conaffinity="0"/>
+    </body>"""
+    motors = """<motor joint="x" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
+    <motor joint="y" gear="4" ctrlrange="-1 1" ctrllimited="true"/>"""
+    return body, motors
+
+
+def check_probability(p, name: str = "p") -> float:
+    """``p`` as a float in [0, 1], or a ValueError naming it."""
+    if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 <= p <= 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
+    return float(p)

@@ -7,20 +7,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewunc.envs.mujoco_lite.base import MujocoLiteEnv
+from rewunc.envs.mujoco_lite.base import VISUAL, MujocoLiteEnv, check_probability, point_mass
 
 RED, BLUE = (0.86, 0.16, 0.16, 1.0), (0.16, 0.31, 0.86, 1.0)
 OBJECT_SIZE, POINT_SIZE = 0.12, 0.05
 BOX_HALF = 0.85 * OBJECT_SIZE
 TOUCH = OBJECT_SIZE + POINT_SIZE  # centre distance at which the point touches an object
 
+_BODY, _MOTORS = point_mass(2.0, POINT_SIZE, "0.2 0.2 0.2 1")
 XML = f"""
 <mujoco model="point_color">
   <option timestep="0.025" gravity="0 0 0"><flag contact="disable"/></option>
-  <visual>
-    <global offwidth="1024" offheight="1024"/>
-    <headlight ambient="0.55 0.55 0.55" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
-  </visual>
+  {VISUAL}
   <worldbody>
     <camera name="top" pos="0 0 2.75" xyaxes="1 0 0 0 1 0" fovy="45"/>
     <geom name="ground" type="plane" size="1.05 1.05 0.05" rgba="0.90 0.90 0.86 1"
@@ -29,16 +27,10 @@ XML = f"""
           contype="0" conaffinity="0"/>
     <geom name="box" type="box" size="{BOX_HALF} {BOX_HALF} {BOX_HALF}"
           pos="0 0 {OBJECT_SIZE}" contype="0" conaffinity="0"/>
-    <body name="point" pos="0 0 0.05">
-      <joint name="x" type="slide" axis="1 0 0" limited="true" range="-1 1" damping="2"/>
-      <joint name="y" type="slide" axis="0 1 0" limited="true" range="-1 1" damping="2"/>
-      <geom name="point" type="sphere" size="{POINT_SIZE}" mass="1" rgba="0.2 0.2 0.2 1"
-            contype="0" conaffinity="0"/>
-    </body>
+    {_BODY}
   </worldbody>
   <actuator>
-    <motor joint="x" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
-    <motor joint="y" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
+    {_MOTORS}
   </actuator>
 </mujoco>
 """
@@ -110,9 +102,7 @@ class PointColor(MujocoLiteEnv):
     DEFAULT_MAX_STEPS = 100
 
     def __init__(self, shift: str | None = None, *, p: float = 0.0, **kwargs):
-        if not isinstance(p, int | float | np.floating) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_probability(p)
         super().__init__(shift, **kwargs)
         self._sphere_geom = self.model.geom("sphere").id
         self._box_geom = self.model.geom("box").id

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewunc.envs.mujoco_lite.base import MujocoLiteEnv
+from rewunc.envs.mujoco_lite.base import VISUAL, MujocoLiteEnv, point_mass
 
 N_MUD, N_LAVA = 3, 2
 GROUND, MUD, LAVA, TARGET = range(4)
@@ -15,13 +15,11 @@ GROUND_DAMPING, MUD_DAMPING = 2.0, 10.0
 TARGET_RADIUS = 0.12
 
 _DISC = 'type="cylinder" contype="0" conaffinity="0"'
+_BODY, _MOTORS = point_mass(GROUND_DAMPING, 0.05, "0.15 0.35 0.90 1")
 XML = f"""
 <mujoco model="point_lava">
   <option timestep="0.025" gravity="0 0 0"><flag contact="disable"/></option>
-  <visual>
-    <global offwidth="1024" offheight="1024"/>
-    <headlight ambient="0.55 0.55 0.55" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
-  </visual>
+  {VISUAL}
   <worldbody>
     <camera name="top" pos="0 0 2.75" xyaxes="1 0 0 0 1 0" fovy="45"/>
     <geom name="ground" type="plane" size="1.05 1.05 0.05" rgba="0.80 0.70 0.52 1"
@@ -40,18 +38,10 @@ XML = f"""
 }
     <geom name="target" {_DISC} size="{TARGET_RADIUS} 0.003" pos="0 0 0.003"
           rgba="0.98 0.84 0.16 1"/>
-    <body name="point" pos="0 0 0.05">
-      <joint name="x" type="slide" axis="1 0 0" limited="true" range="-1 1"
-             damping="{GROUND_DAMPING}"/>
-      <joint name="y" type="slide" axis="0 1 0" limited="true" range="-1 1"
-             damping="{GROUND_DAMPING}"/>
-      <geom name="point" type="sphere" size="0.05" mass="1" rgba="0.15 0.35 0.90 1"
-            contype="0" conaffinity="0"/>
-    </body>
+    {_BODY}
   </worldbody>
   <actuator>
-    <motor joint="x" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
-    <motor joint="y" gear="4" ctrlrange="-1 1" ctrllimited="true"/>
+    {_MOTORS}
   </actuator>
 </mujoco>
 """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewunc.envs.mujoco_lite.base import MujocoLiteEnv
+from rewunc.envs.mujoco_lite.base import VISUAL, MujocoLiteEnv, check_probability
 
 LINK0, LINK1 = 0.1, 0.11  # shoulder → elbow, elbow → fingertip
 REGION_CENTRE = (0.15 * math.cos(math.pi / 4), 0.15 * math.sin(math.pi / 4))
@@ -23,10 +23,7 @@ XML = f"""
     <joint armature="0.05" damping="0.5"/>
     <geom contype="0" conaffinity="0" rgba="0.0 0.4 0.6 1"/>
   </default>
-  <visual>
-    <global offwidth="1024" offheight="1024"/>
-    <headlight ambient="0.55 0.55 0.55" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
-  </visual>
+  {VISUAL}
   <worldbody>
     <camera name="top" pos="0 0 0.62" xyaxes="1 0 0 0 1 0" fovy="45"/>
     <geom name="ground" type="plane" size="0.26 0.26 0.05" rgba="0.90 0.90 0.86 1"/>
@@ -119,9 +116,7 @@ class ReacherCorner(MujocoLiteEnv):
     DEFAULT_MAX_STEPS = 100
 
     def __init__(self, shift: str | None = None, *, p: float = 0.0, **kwargs):
-        if not isinstance(p, int | float | np.floating) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_probability(p)
         super().__init__(shift, **kwargs)
         self._target_geom = self.model.geom("target").id
         self._rows = {(t, r): np.array([float(t), float(r), 1.0]) for t in (0, 1) for r in (0, 1)}

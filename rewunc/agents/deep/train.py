@@ -287,15 +287,7 @@ def train_agent(
     venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs)
     if sac:
         if agent.kind != "true":  # BayesMean is the posterior-mean reward: linear, exact
-            scalarisation = {"BayesMean": "mean", "MeanStd": "mean_std"}.get(agent.base, "quantile")
-            venv = PosteriorReward(
-                venv,
-                posterior.weights,
-                scalarisation,
-                kappa=agent.params.get("kappa", 1.0),
-                q=agent.params.get("q", 0.05),
-                gamma=settings.gamma,
-            )
+            venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = SAC("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     elif agent.kind == "risk":
         lam, alpha = agent.lam_alpha
@@ -312,18 +304,24 @@ def train_agent(
         )
     else:
         if agent.kind == "reward":
-            scalarisation = "mean_std" if "kappa" in agent.params else "quantile"
-            venv = PosteriorReward(
-                venv,
-                posterior.weights,
-                scalarisation,
-                kappa=agent.params.get("kappa", 1.0),
-                q=agent.params.get("q", 0.05),
-                gamma=settings.gamma,
-            )
+            venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     model.learn(settings.steps, callback=callback)
     return model
+
+
+def _scalarised(venv, agent: DeepAgent, posterior, gamma: float) -> PosteriorReward:
+    """``venv`` rewarded by the agent's scalarisation of the posterior: the mean (BayesMean),
+    mean − κ·sd (MeanStd) or the q-quantile (PessimisticReward) of w·φ each step."""
+    scalarisation = {"BayesMean": "mean", "MeanStd": "mean_std"}.get(agent.base, "quantile")
+    return PosteriorReward(
+        venv,
+        posterior.weights,
+        scalarisation,
+        kappa=agent.params.get("kappa", 1.0),
+        q=agent.params.get("q", 0.05),
+        gamma=gamma,
+    )
 
 
 def action_probabilities(model, env: gym.Env) -> np.ndarray:
