@@ -73,6 +73,8 @@ TRUE_W = np.array([-0.3, -1.0, -3.0, 3.0])
 BETA, PRIOR_SD = 1.0, 3.0
 GROUPS = LavaLand.feature_groups
 NAMES = LavaLand.feature_names
+# what the new path sets explicitly (whatever BIRL's defaults are)
+NEW = dict(parameterisation="reference", solver="anderson", warm_start=True, grad_tol=1e-3)
 
 
 def demonstrations(size: int, n_episodes: int, seed: int = 0):
@@ -161,6 +163,7 @@ def new_birl(warmup, draws, chains, chain_method, target_accept_prob=0.8) -> BIR
         dense_mass=True,
         target_accept_prob=target_accept_prob,
         feature_groups=GROUPS,
+        **NEW,
     )
 
 
@@ -300,7 +303,7 @@ def gradient_cost(demos, draws: np.ndarray, repeats: int = 20) -> None:
     reference = values(jnp.asarray(draws.reshape(-1, draws.shape[-1]).mean(0), jnp.float32))
     cold = jnp.zeros_like(reference)
     rows = {}
-    new_grad_tol = BIRL().config["grad_tol"]
+    new_grad_tol = NEW["grad_tol"]
     for name, solver, v0, grad_tol in (
         ("old: sweeps from V = 0", "sweeps", cold, tol),
         ("Anderson from V = 0", "anderson", cold, tol),

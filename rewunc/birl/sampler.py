@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,8 +84,8 @@ class CompiledSampler:
         kernel: a NumPyro MCMC kernel built from a model (``NUTS(model)``, ``HMC(model)``).
         num_warmup, num_samples, num_chains: as in ``numpyro.infer.MCMC``.
         chain_method: "sequential" (one program, chains one after another), "vectorized"
-            (``vmap`` over chains) or "parallel" (``pmap`` over host devices: needs
-            ``jax.local_device_count() >= num_chains``).
+            (``vmap`` over chains) or "parallel" (``pmap`` over host devices; with fewer
+            than ``num_chains`` devices it warns and runs sequentially, as numpyro does).
         progress_bar: a bar over chunks of iterations.
         chunks: the loop runs in this many chunks per phase (progress and refresh points).
         refresh: ``refresh(sites, args) -> args``, called before each warm-up chunk after the
@@ -111,11 +112,13 @@ class CompiledSampler:
         if chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method: expected one of {CHAIN_METHODS}, got {chain_method!r}")
         if chain_method == "parallel" and jax.local_device_count() < num_chains:
-            raise ValueError(
+            warnings.warn(  # as numpyro's MCMC does
                 f"chain_method='parallel' needs {num_chains} devices, JAX has "
-                f"{jax.local_device_count()} (set XLA_FLAGS=--xla_force_host_platform_device_count"
-                f"={num_chains} before JAX starts, or use 'sequential')"
+                f"{jax.local_device_count()}: chains run sequentially (set XLA_FLAGS="
+                f"--xla_force_host_platform_device_count={num_chains} before JAX starts)",
+                stacklevel=3,
             )
+            chain_method = "sequential"
         for name, value, low in (
             ("num_warmup", num_warmup, 0),
             ("num_samples", num_samples, 1),
