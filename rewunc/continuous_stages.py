@@ -145,10 +145,9 @@ class FeatureStudyConfig:
                 )
         finally:
             env.close()
-        for field in ("shifts",):
-            require_distinct(getattr(self, field), field)
-            for s in getattr(self, field):
-                require(s in known, field, f"names in {list(known)}", s)
+        require_distinct(self.shifts, "shifts")
+        for s in self.shifts:
+            require(s in known, "shifts", f"names in {list(known)}", s)
         if self.anchor_feature:
             require(
                 self.anchor_feature in names,
@@ -177,9 +176,6 @@ class FeatureStudyConfig:
                     f"--deep-agents: {agent.name} needs RiskAversePPO (--algorithm ppo); SAC "
                     "takes BayesMean, MeanStd, PessimisticReward and TrueReward"
                 )
-
-    def study_env_kwargs(self) -> dict:
-        return self.env_options()
 
     def env_options(self) -> dict:
         return env_options(self.env_kwargs)
