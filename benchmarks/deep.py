@@ -32,7 +32,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import rewunc  # noqa: F401  (registers the environments)
 from rewunc.agents.deep import SCALARISATIONS, GridCNN, PosteriorReward
-from rewunc.agents.deep.train import DeepSettings, GoalRateCallback, train_agent
+from rewunc.agents.deep.train import DeepSettings, GoalRateCallback, quiet_logger, train_agent
 from rewunc.evaluate import EvalLayouts, evaluate
 
 ENV = "rewunc/LavaLand-v0"
@@ -49,6 +49,7 @@ def steps_per_second(venv, steps: int, seed: int) -> float:
         seed=seed,
         device="cpu",
     )
+    model.set_logger(quiet_logger())  # no SB3-<date> folder per learn()
     t0 = time.perf_counter()
     model.learn(steps)
     return steps / (time.perf_counter() - t0)
@@ -81,6 +82,7 @@ def time_to_goal(seeds, cap: int, every: int) -> None:
         n, wall, rate = check.history[-1]
         reached = rate >= 0.95
         plain = PPO("MlpPolicy", make_vec_env(ENV, n_envs=1, seed=seed), seed=seed, device="cpu")
+        plain.set_logger(quiet_logger())
         t0 = time.perf_counter()
         plain.learn(n)
         plain_wall = time.perf_counter() - t0

@@ -6,6 +6,7 @@ A *cell* is one (setting, seed): the experiment's own ``main(argv)`` with the ce
     <out>/sweeps/<name>/
         sweep.json                       experiment, grid, seeds and flags (a resumed sweep must
                                          match them) and every cell's id, seed, settings and flags
+        driver.lock                      while a driver runs: its host, pid and start time
         cells/<experiment>/<cell id>/    one run per cell (rewunc.runs: markers, verified files)
         episodes.csv                     every cell's episodes, with the settings as columns
         cells.csv                        every cell's results rows, with the settings and seed
@@ -18,6 +19,11 @@ with ``--resume``, so a cell cut off half-way redoes only its unfinished stages.
 only inside its own folder, and the sweep's tables are written only by the driver after every
 cell has finished (atomically, rewunc.io), so no two processes ever write one file. Each cell is
 a pure function of its flags and seed: the local and Ray backends give bit-identical files.
+
+One driver at a time: a driver (fresh or ``--resume``) creates ``driver.lock`` atomically before
+any cell runs and removes it when it ends, however it ends; a second driver on the same sweep is
+refused, naming the holder. A lock left by a driver that died (same host, its pid gone) is taken
+over, with a warning.
 
 Backends (both call :func:`run_cell`): ``local`` runs the cells in this process (``workers=1``)
 or in a pool of spawned processes; ``ray`` runs each cell as a Ray task (``@ray.remote``, not
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import importlib
 import importlib.util
@@ -60,6 +67,7 @@ SPEC = ("experiment", "grid", "seeds", "flags")  # what a resumed sweep must mat
 # flags the sweep gives each cell itself
 OWNED = ("seeds", "out", "name", "resume", "force", "quiet")
 SWEEP_FILE = "sweep.json"
+LOCK_FILE = "driver.lock"  # the running driver's host, pid and start time
 FIGURE = "seed_spread"
 MAX_ID = 80  # characters of a cell id before its hash
 RAY_RETRIES = 2  # a Ray task lost with its worker is run again; it resumes from its markers
@@ -318,11 +326,21 @@ def run_sweep(
     (``"auto"``, ``"ray://host:10001"``); without it, a local one is started with ``workers``
     CPUs and stopped at the end. An existing sweep is refused unless ``resume`` (then its spec
     must match) or ``force`` (replace it). Raises SweepError before anything is written if a
-    flag is bad; CellsFailed, after the other cells finished, if some cells failed."""
+    flag is bad, or if another driver holds the sweep (its ``driver.lock``, held until this
+    returns or raises); CellsFailed, after the other cells finished, if some cells failed."""
     name = sweep.experiment if name is None else name
     check_options(backend, workers, address, resume, force, name)
     path = sweep_path(out, name)
-    _open(path, sweep, resume=resume, force=force)
+    lock = _open(path, sweep, resume=resume, force=force)
+    try:
+        _drive(sweep, path, backend, workers, address, quiet)
+    finally:  # also on an exception or KeyboardInterrupt
+        _release(path / LOCK_FILE, lock)
+    return path
+
+
+def _drive(sweep: Sweep, path: Path, backend, workers, address, quiet: bool) -> None:
+    """Run the sweep's pending cells, then write its tables (the driver holds the lock)."""
     root = (path / "cells").resolve()  # absolute: Ray workers run in other folders
     pending = [c for c in sweep.cells if not _complete(root / sweep.experiment / c.id)]
     devices = max(c.num_chains for c in sweep.cells)
@@ -356,7 +374,6 @@ def run_sweep(
             "fix the cause and run again with --resume):\n  " + "\n  ".join(failed)
         )
     collect(path, sweep)
-    return path
 
 
 def check_options(backend, workers, address, resume=False, force=False, name="sweep") -> None:
@@ -384,8 +401,10 @@ def _has_ray() -> bool:
         return False
 
 
-def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> None:
-    """Create the sweep's folder and sweep.json, or check a resumed one's spec."""
+def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> dict:
+    """Take the sweep's driver lock, and create its folder and sweep.json or check a resumed
+    one's spec; returns the lock's contents (for :func:`_release`). Its refusals change
+    nothing on disk."""
     spec, file = sweep.spec(), path / SWEEP_FILE
     if file.is_file():
         if resume:
@@ -399,17 +418,34 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> None:
                     f"{path}: cannot resume with a different sweep (differs in {differs}); use "
                     "another --name, or --force"
                 )
-            return
+            return _lock(path)
         if not force:
             raise SweepError(
                 f"{path} already holds a sweep; pass --resume to continue it or --force to "
                 "replace it"
             )
-        shutil.rmtree(path)
-    elif path.exists() and (not path.is_dir() or any(path.iterdir())):
+        lock = _lock(path)  # not while another driver runs it
+        try:
+            for entry in path.iterdir():  # all but the lock
+                if entry.name == LOCK_FILE:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        except BaseException:
+            _release(path / LOCK_FILE, lock)
+            raise
+    elif path.exists() and (not path.is_dir() or any(e.name != LOCK_FILE for e in path.iterdir())):
         raise SweepError(
             f"{path} exists and is not a rewunc sweep (no {SWEEP_FILE}); not touching it"
         )
+    else:  # a new sweep (or one whose driver is just creating it: then the lock refuses)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SweepError(f"{path}: cannot create the sweep ({err})") from err
+        lock = _lock(path)
     cells = [
         {"id": c.id, "seed": c.seed, "settings": c.settings, "flags": list(c.argv)}
         for c in sweep.cells
@@ -417,8 +453,112 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> None:
     info = {**spec, "cells": cells, "created": time.time(), "provenance": provenance()}
     try:
         write_text(file, json.dumps(info, indent=2) + "\n")  # key order kept: the grid's
-    except OSError as err:
-        raise SweepError(f"{path}: cannot create the sweep ({err})") from err
+    except BaseException as err:
+        _release(path / LOCK_FILE, lock)
+        if isinstance(err, OSError):
+            raise SweepError(f"{path}: cannot create the sweep ({err})") from err
+        raise
+    return lock
+
+
+def _lock(path: Path) -> dict:
+    """Create ``path/driver.lock`` atomically (O_CREAT | O_EXCL) holding this driver's host, pid
+    and start time; returns them. A lock whose driver is gone (this host, pid not running) is
+    taken over with a warning; any other lock is refused with a SweepError naming its holder."""
+    file = path / LOCK_FILE
+    mine = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    for _ in range(5):  # a lost race against another driver taking over the same stale lock
+        try:
+            fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(file)
+            if holder is None:  # removed meanwhile
+                continue
+            if not _stale(holder):
+                raise SweepError(_held(file, holder)) from None
+            if _remove_stale(file, holder):
+                print(
+                    f"warning: {file}: its driver ({_who(holder)}) is no longer running; "
+                    "taking the sweep over",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            continue
+        except OSError as err:
+            raise SweepError(f"{file}: cannot create the driver lock ({err})") from err
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(mine) + "\n")
+        return mine
+    raise SweepError(f"{file}: other drivers keep taking this sweep; try again")
+
+
+def _read_lock(file: Path) -> dict | None:
+    """The lock's contents; None if it is gone; {} if it cannot be read as a lock."""
+    try:
+        holder = json.loads(file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _stale(holder: dict) -> bool:
+    """Whether the lock's driver is surely gone: on this host, and its pid not running."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it runs, as another user
+        return False
+    return False
+
+
+def _remove_stale(file: Path, holder: dict) -> bool:
+    """Remove the stale lock ``holder`` unless another driver replaced it meanwhile: it is
+    renamed aside first (atomic), and put back if it turns out to be another's."""
+    aside = file.with_name(f"{LOCK_FILE}.{socket.gethostname()}.{os.getpid()}.stale")
+    try:
+        os.replace(file, aside)
+    except FileNotFoundError:
+        return False
+    if _read_lock(aside) == holder:
+        aside.unlink()
+        return True
+    with contextlib.suppress(FileExistsError):  # a live driver's lock: put it back
+        os.link(aside, file)
+    aside.unlink()
+    return False
+
+
+def _held(file: Path, holder: dict) -> str:
+    if not holder:
+        return (
+            f"{file} exists but is not a readable driver lock; if no driver is running this "
+            "sweep, delete that file and run again"
+        )
+    return (
+        f"{file}: another driver is running this sweep ({_who(holder)}); wait for it to end, "
+        "or, if that process is gone, delete that file and run again"
+    )
+
+
+def _who(holder: dict) -> str:
+    return f"host {holder.get('host')}, pid {holder.get('pid')}, started {holder.get('started')}"
+
+
+def _release(file: Path, lock: dict) -> None:
+    """Remove the driver lock, if it is still this driver's."""
+    if _read_lock(file) == lock:
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
 
 
 def _complete(folder: Path) -> bool:

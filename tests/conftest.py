@@ -15,6 +15,14 @@ import rewunc  # noqa: E402,F401  (registers the environments)
 from rewunc.mdp import TabularMDP  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_log_folder(tmp_path_factory):
+    """Tests that call SB3's ``learn()`` on their own models (not through rewunc's
+    ``train_agent``, which sets a file-less logger) would each leave an empty ``SB3-<date>``
+    folder in the temp dir; SB3 puts them in ``SB3_LOGDIR`` when that is set."""
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
+
+
 def random_mdp(
     seed: int,
     S: int = 5,

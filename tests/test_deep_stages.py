@@ -4,6 +4,7 @@ a layout's MDP against its LP twin, and both deep experiments' --fast presets en
 import importlib
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,37 @@ def test_lambda_one_ascends_the_posterior_mean_rewards_advantage():
     np.testing.assert_allclose(model.last_risk["w_c"], post.weights.mean(0), atol=1e-12)
     # the buffer's scalar advantages are feature_advantages @ w (tests/test_risk_ppo.py)
     np.testing.assert_allclose(model.rollout_buffer.advantage_weights, post.weights.mean(0))
+
+
+@pytest.mark.parametrize("spec, verbose", [("CVaR(alpha=0.9)", 0), ("TrueReward", 1)])
+def test_training_makes_no_sb3_log_folder_and_keeps_the_logged_values(spec, verbose, capsys):
+    """Without a logger of its own SB3 makes an empty tempdir/SB3-<date> folder every learn();
+    train_agent's logger writes no files, yet records the values (``risk/...``) as before and
+    prints SB3's table with verbose=1 only."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Peek(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.logged: list[dict] = []
+
+        def _on_step(self):
+            return True
+
+        def _on_rollout_end(self):
+            self.logged.append(dict(self.model.logger.name_to_value))
+
+    tmp = Path(tempfile.gettempdir())
+    before = {p.name for p in tmp.glob("SB3-*")}
+    peek = Peek()
+    train_agent(spec, ENV, {}, posterior(), 0, TINY, verbose=verbose, callback=peek)
+    assert {p.name for p in tmp.glob("SB3-*")} - before == set()
+    assert len(peek.logged) == 2  # 256 steps, 2 envs x 64 per rollout
+    if spec.startswith("CVaR"):
+        assert {"risk/cvar_X", "risk/objective"} <= set(peek.logged[-1])
+    assert "train/loss" in peek.logged[-1]  # the first update's values, before its dump
+    out = capsys.readouterr().out
+    assert ("total_timesteps" in out) == (verbose == 1)
 
 
 # ---- exact evaluation of a learnt policy -------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import pytest
 
 from rewunc.cli import main
 from rewunc.sweep import (
+    LOCK_FILE,
     CellsFailed,
     SweepError,
     cell_id,
@@ -187,6 +189,7 @@ def test_local_sweep_tables_figure_and_refusals(local, capsys):
     assert main([*args, "--name", "s", "--grid", "expert_beta=10,20", "--resume"]) == 2
     assert "differs in ['grid']" in capsys.readouterr().err
     assert _hashes(local) == hashes and _markers(local) == markers
+    assert not (local / LOCK_FILE).exists()  # released by every driver above
     assert main(["plot", str(local)]) == 0  # a sweep's figure redrawn from its files
 
 
@@ -217,8 +220,11 @@ def test_killed_sweep_resumes_losing_and_redoing_nothing(local, tmp_path):
     assert done == cells[:2], log[-3000:]  # killed before the third cell completed
     before = _markers(path)
     assert len(before) > len(_markers(local)) // 2  # some stages of the third cell finished
+    # the killed driver's lock is left behind: this host, a pid no longer running
+    assert json.loads((path / LOCK_FILE).read_text())["pid"] == proc.pid
 
-    run_sweep(_sweep(), tmp_path, "s", resume=True, quiet=True)
+    run_sweep(_sweep(), tmp_path, "s", resume=True, quiet=True)  # takes the stale lock over
+    assert not (path / LOCK_FILE).exists()
     after = _markers(path)
     assert {k: after[k] for k in before} == before  # finished stages were not redone
     assert all((c / "stages" / "complete.json").exists() for c in cells)
@@ -250,3 +256,101 @@ def test_ray_backend_matches_the_local_one_bit_for_bit(local, tmp_path):
     path = run_sweep(_sweep(), tmp_path, "s", backend="ray", workers=2, quiet=True)
     assert _hashes(path) == _hashes(local)
     assert len(_hashes(path)) == len(TABLES) + 2 * 4
+
+
+# ---- one driver at a time ----------------------------------------------------------------
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    files = sorted(f for f in path.rglob("*") if f.is_file())
+    return {str(f.relative_to(path)): f.read_bytes() for f in files}
+
+
+def _write_lock(folder: Path, pid: int, host: str | None = None) -> Path:
+    lock = folder / LOCK_FILE
+    holder = {"host": host or socket.gethostname(), "pid": pid, "started": "2025-01-01T00:00:00"}
+    lock.write_text(json.dumps(holder) + "\n")
+    return lock
+
+
+@pytest.fixture
+def fake_cells(monkeypatch):
+    """Cells that finish at once, "complete", and tables not written: the driver's own work.
+    Returns the cells run, each with the lock's contents seen while it ran."""
+    from rewunc import sweep as module
+
+    ran = []
+
+    def run_cell(experiment, argv, devices=1):
+        folder = Path(argv[argv.index("--out") + 1]).parent
+        ran.append((argv[argv.index("--name") + 1], json.loads((folder / LOCK_FILE).read_text())))
+        return {"code": 0, "seconds": 0.0, "stderr": "", "host": socket.gethostname()}
+
+    monkeypatch.setattr(module, "run_cell", run_cell)
+    monkeypatch.setattr(module, "_complete", lambda folder: any(c[0] == folder.name for c in ran))
+    monkeypatch.setattr(module, "collect", lambda path, sweep=None: None)
+    return ran
+
+
+def test_a_running_driver_refuses_a_second_one_changing_nothing(tmp_path, capsys, fake_cells):
+    path = run_sweep(_sweep(), tmp_path, "s", quiet=True)
+    assert len(fake_cells) == 4 and not (path / LOCK_FILE).exists()
+    sleeper = subprocess.Popen(["sleep", "60"])  # another driver, still running
+    try:
+        lock = _write_lock(path, sleeper.pid)
+        before = _tree(tmp_path)
+        args = ["sweep", "lavaland", *(a for g in GRID for a in ("--grid", g)), "--seeds", "0", "1"]
+        args += [*FLAGS, "--out", str(tmp_path), "--name", "s"]
+        for extra in (["--resume"], ["--force"]):
+            assert main([*args, *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"{lock}: another driver is running this sweep" in err, err
+            assert f"host {socket.gethostname()}, pid {sleeper.pid}, started" in err
+            assert "if that process is gone, delete that file" in err
+        # a driver on another host cannot be checked: refused, even with a pid not running here
+        _write_lock(path, 2**22 + 1, host="elsewhere.example")
+        with pytest.raises(SweepError, match="host elsewhere.example"):
+            run_sweep(_sweep(), tmp_path, "s", resume=True, quiet=True)
+        _write_lock(path, sleeper.pid)
+        assert _tree(tmp_path) == before and len(fake_cells) == 4  # no cell ran
+
+        # a new sweep whose driver is still creating it (only its lock yet) is refused too
+        fresh = tmp_path / "sweeps" / "t"
+        fresh.mkdir()
+        _write_lock(fresh, sleeper.pid)
+        with pytest.raises(SweepError, match="another driver is running this sweep"):
+            run_sweep(_sweep(), tmp_path, "t", quiet=True)
+        assert [f.name for f in fresh.iterdir()] == [LOCK_FILE]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_dead_drivers_lock_is_taken_over(tmp_path, capsys, fake_cells):
+    path = run_sweep(_sweep(), tmp_path, "s", quiet=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # finished and reaped: its pid runs nothing
+    _write_lock(path, dead.pid)
+    capsys.readouterr()
+    fake_cells.clear()
+    run_sweep(_sweep(), tmp_path, "s", resume=True, quiet=True)
+    err = capsys.readouterr().err
+    assert f"{path / LOCK_FILE}: its driver (host {socket.gethostname()}, pid {dead.pid}" in err
+    assert "taking the sweep over" in err
+    assert len(fake_cells) == 4 and all(lock["pid"] == os.getpid() for _, lock in fake_cells)
+    assert not (path / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_the_lock_is_released_when_the_driver_fails(tmp_path, monkeypatch, error):
+    from rewunc import sweep as module
+
+    def run_cell(experiment, argv, devices=1):
+        assert (tmp_path / "sweeps" / "s" / LOCK_FILE).is_file()
+        raise error
+
+    monkeypatch.setattr(module, "run_cell", run_cell)
+    with pytest.raises(type(error)):
+        run_sweep(_sweep(), tmp_path, "s", quiet=True)
+    path = tmp_path / "sweeps" / "s"
+    assert (path / "sweep.json").is_file() and not (path / LOCK_FILE).exists()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
@@ -255,6 +257,8 @@ def train_agent(
             names), or None for ``TrueReward``.
         seed: the one seed of the learner and the envs.
         settings: PPO and network settings.
+        verbose: SB3's verbosity; 1 prints its table each update. Its logger writes no files
+            (:func:`quiet_logger`).
         callback: an SB3 callback (e.g. :class:`GoalRateCallback`), passed to ``learn``.
 
     Returns:
@@ -306,8 +310,18 @@ def train_agent(
         if agent.kind == "reward":
             venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
+    model.set_logger(quiet_logger(verbose))
     model.learn(settings.steps, callback=callback)
     return model
+
+
+def quiet_logger(verbose: int = 0) -> Logger:
+    """An SB3 logger that writes no files: values are recorded as usual (``logger.name_to_value``,
+    e.g. RiskAversePPO's ``risk/...``), and printed as SB3's table with ``verbose >= 1``.
+
+    Without a logger of its own, every ``learn()`` makes an empty ``SB3-<date>`` folder in the
+    temp dir (SB3's ``configure_logger`` → ``logger.configure(folder=None)``)."""
+    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
 
 
 def _scalarised(venv, agent: DeepAgent, posterior, gamma: float) -> PosteriorReward:
