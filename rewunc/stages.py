@@ -546,12 +546,18 @@ def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), ta
         row["ambiguity"] = float(np.corrcoef(a, b)[0, 1])
         row["ambiguity_of"] = "corr({}, {})".format(*ambiguity)
     row.update(
-        max_rhat=float(np.max(d.get("rhat", [np.nan]))),
-        min_ess_bulk=float(np.min(d.get("ess_bulk", [np.nan]))),
+        max_rhat=_finite_extreme(np.nanmax, d.get("rhat", [])),  # NaN: a fixed weight
+        min_ess_bulk=_finite_extreme(np.nanmin, d.get("ess_bulk", [])),
         divergences=int(d.get("divergences", -1)),
         draws=post.n_samples,
     )
     return row
+
+
+def _finite_extreme(reduce, values) -> float:
+    """max/min over the finite values (NaN where none is: too few draws, or a fixed weight)."""
+    x = np.asarray(values, dtype=float)
+    return float(reduce(x)) if np.isfinite(x).any() else float("nan")
 
 
 def aggregate(

@@ -50,6 +50,18 @@ def test_diagnostics_are_arviz():
     assert all(isinstance(v, np.ndarray) and v.shape == (2,) for v in d.values())
 
 
+def test_diagnostics_of_a_fixed_weight_are_nan_and_the_others_arviz(recwarn):
+    x = ar1_draws(4, C=4, N=200, K=3)
+    x[..., 1] = 1.0  # a reference weight the parameterisation fixes
+    d = diagnostics(x)
+    free = az.convert_to_dataset({"w": x[..., [0, 2]]})
+    np.testing.assert_allclose(d["rhat"][[0, 2]], az.rhat(free, method="rank")["w"].to_numpy())
+    np.testing.assert_allclose(d["ess_bulk"][[0, 2]], az.ess(free, method="bulk")["w"])
+    assert all(np.isnan(v[1]) for v in d.values())
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert all(np.isnan(v).all() for v in diagnostics(np.ones((2, 50, 2))).values())
+
+
 def test_diagnostics_single_and_short_chains():
     one = ar1_draws(1, C=1, N=100, K=2)
     d = diagnostics(one)

@@ -2,7 +2,8 @@
 
 ``model`` holds the NumPyro model functions, ``infer`` the sampler and diagnostics,
 ``choice`` the MDP-free demonstration likelihood (choices against perturbed replays),
-``policywalk`` the classic PolicyWalk baseline.
+``parameterisation`` how the weights are parameterised (one-hot feature groups), ``sampler`` the
+compile-once NUTS sampler, ``policywalk`` the classic PolicyWalk baseline.
 """
 
 from rewunc.birl.choice import (
@@ -29,10 +30,14 @@ from rewunc.birl.model import (
     preference_log_likelihood,
     reward_model,
 )
+from rewunc.birl.parameterisation import PARAMETERISATIONS
+from rewunc.birl.sampler import CompiledSampler
 
 __all__ = [
     "BIRL",
+    "PARAMETERISATIONS",
     "ChoiceData",
+    "CompiledSampler",
     "DemoData",
     "MCMCDiagnosticsWarning",
     "PreferenceData",

@@ -100,23 +100,28 @@ def diagnostics(draws: np.ndarray) -> dict:
     Returns ``{"rhat": [K], "ess_bulk": [K], "ess_tail": [K]}`` (float arrays). ArviZ computes
     R-hat from two or more chains only, so a single chain is first cut into halves (ArviZ then
     splits each half again). Values that cannot be computed are NaN: R-hat with fewer than 4
-    draws per chain (8 for a single chain), ESS with fewer than 4 draws per chain.
+    draws per chain (8 for a single chain), ESS with fewer than 4 draws per chain, and both for
+    a coordinate that never varies (a weight the parameterisation fixes, e.g. a reference).
     """
     x = np.asarray(draws, dtype=np.float64)
     if x.ndim != 3:
         raise ValueError(f"draws: expected an array [chains, draws, K], got shape {x.shape}")
     C, N, K = x.shape
     out = {key: np.full(K, np.nan) for key in ("rhat", "ess_bulk", "ess_tail")}
-    if N < 4:  # below ArviZ's minimum: it would log a warning and return NaN
+    varies = np.ptp(x, axis=(0, 1)) > 0 if x.size else np.zeros(K, bool)
+    if N < 4 or not varies.any():  # below ArviZ's minimum: it would log a warning and give NaN
         return out
+    x = x[..., varies]
     az = _arviz()
     data = az.convert_to_dataset({"w": x})
-    out["ess_bulk"] = az.ess(data, method="bulk")["w"].to_numpy()
-    out["ess_tail"] = az.ess(data, method="tail")["w"].to_numpy()
+    out["ess_bulk"][varies] = az.ess(data, method="bulk")["w"].to_numpy()
+    out["ess_tail"][varies] = az.ess(data, method="tail")["w"].to_numpy()
     if C == 1 and N >= 8:
-        x = x[0, : N // 2 * 2].reshape(2, N // 2, K)
+        x = x[0, : N // 2 * 2].reshape(2, N // 2, x.shape[-1])
     if x.shape[0] >= 2:
-        out["rhat"] = az.rhat(az.convert_to_dataset({"w": x}), method="rank")["w"].to_numpy()
+        out["rhat"][varies] = az.rhat(az.convert_to_dataset({"w": x}), method="rank")[
+            "w"
+        ].to_numpy()
     return out
 
 

@@ -10,7 +10,8 @@ Scalarisations of the per-step reward (``r_m = w_m·φ(s')`` for every draw m):
 - ``"mean_std"``: mean_m r_m − κ·sd_m r_m per step (imitation's ``AddSTDRewardWrapper`` with a
   negative coefficient: a per-step lower bound, not a risk measure over returns); the sd is the
   population sd over draws, computed as sqrt(φᵀ Σ φ) with Σ the draws' covariance;
-- ``"quantile"``: the per-step q-quantile over draws of r_m (cached per distinct φ).
+- ``"quantile"``: the per-step q-quantile over draws of r_m (cached per distinct φ, up to
+  ``_QUANTILE_CACHE`` of them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from rewunc.risk import sample_returns
 
 SCALARISATIONS = ("mean", "draw", "mean_std", "quantile")
+_QUANTILE_CACHE = 65_536  # distinct feature vectors whose quantile is kept
 
 
 class DeepAgentError(ValueError):
@@ -124,7 +126,9 @@ class PosteriorReward(VecEnvWrapper):
         value = self._quantiles.get(key)
         if value is None:
             value = float(np.quantile(self.weights @ phi, self.q))
-            if len(self._quantiles) < 1_000_000:  # one-hot features: a handful of keys
+            # one-hot features have a handful of distinct φ; continuous ones (MuJoCo-lite) never
+            # repeat, so the cache stays small rather than growing with every step
+            if len(self._quantiles) < _QUANTILE_CACHE:
                 self._quantiles[key] = value
         return value
 
