@@ -303,3 +303,14 @@ def test_bad_inputs_are_refused():
     birl = BIRL(feature_groups=(("b", "x"),), num_warmup=5, num_samples=5, progress_bar=False)
     with pytest.raises(ValueError, match="not one-hot"):
         birl.fit(_data(), feature_names=NAMES)
+
+
+def test_birl_defaults_to_the_fast_soft_vi_and_the_studies_keep_their_numerics():
+    """The studies' committed results were sampled with plain sweeps from V = 0; BIRL's own
+    default is the fast path (same posterior, other draws)."""
+    from experiments.lavaland import LavaLandConfig
+
+    fast = BIRL().config
+    assert (fast["solver"], fast["warm_start"], fast["grad_tol"]) == ("anderson", True, 1e-3)
+    study = BIRL(**LavaLandConfig().birl_options()).config
+    assert (study["solver"], study["warm_start"], study["grad_tol"]) == ("sweeps", False, None)

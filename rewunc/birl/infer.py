@@ -171,6 +171,10 @@ class BIRL:
     hence the posterior, are solved to ``tol``; NUTS stays exact with a deterministic
     approximate gradient (leapfrog remains reversible and volume-preserving), which at 1e-3
     is as accurate as float32 allows at ``tol`` = 1e-6 on LavaLand and needs half the sweeps.
+    These three default to the fast path (5× fewer sweeps per gradient than plain sweeps from
+    V = 0 on 64×64 LavaLand); ``solver="sweeps", warm_start=False, grad_tol=None`` is the
+    numerics before issue #11 (the same posterior, other draws), which the studies keep so that
+    their committed results reproduce.
     """
 
     def __init__(
@@ -193,9 +197,9 @@ class BIRL:
         tol: float = 1e-6,
         feature_groups: Sequence[Sequence[str]] | None = None,
         parameterisation: str = "reference",
-        solver: str = "sweeps",
-        warm_start: bool = False,
-        grad_tol: float | None = None,
+        solver: str = "anderson",
+        warm_start: bool = True,
+        grad_tol: float | None = 1e-3,
     ):
         check_parameterisation(parameterisation)
         groups = check_groups(feature_groups)
