@@ -27,8 +27,9 @@ over, with a warning.
 
 Backends (both call :func:`run_cell`): ``local`` runs the cells in this process (``workers=1``)
 or in a pool of spawned processes; ``ray`` runs each cell as a Ray task (``@ray.remote``, not
-Tune) on the cluster at ``address``, or on a local cluster it starts and stops. On a cluster of
-several machines, ``out`` must be on a filesystem every node shares.
+Tune) on the cluster at ``address``, or on a local cluster it starts and stops; a task reserves
+one CPU per process its cell runs (a deep study's ``--jobs``). On a cluster of several
+machines, ``out`` must be on a filesystem every node shares.
 
 Every flag is checked before any folder is made: the grid and seeds here, and each cell's full
 flags by the experiment's own parser (:func:`rewunc.config.parse_flags`).
@@ -95,6 +96,7 @@ class Cell:
     values: dict[str, typing.Any]
     argv: tuple[str, ...]
     num_chains: int = 1
+    cpus: int = 1  # processes the cell runs at once (a deep study's --jobs): its Ray CPUs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +224,8 @@ def define(
             configs[frozen] = settings
             values = {k: _column(getattr(config, k)) for k in settings}
             chains = int(getattr(config, "num_chains", 1))
-            cells.append(Cell(cell_id(settings, seed), seed, settings, values, argv, chains))
+            cpus = int(getattr(config, "jobs", 1))
+            cells.append(Cell(cell_id(settings, seed), seed, settings, values, argv, chains, cpus))
     ids = [c.id for c in cells]
     if len(set(ids)) < len(ids):
         raise SweepError(f"--grid: values make the same cell folder twice ({ids})")
@@ -322,14 +325,23 @@ def run_sweep(
     defaults to the experiment's name), then write the sweep's tables and figure there.
 
     ``workers``: at most this many cells at once (local: default 1, in this process; Ray: by
-    default as many as the cluster schedules, one CPU each). ``address``: a Ray cluster to join
-    (``"auto"``, ``"ray://host:10001"``); without it, a local one is started with ``workers``
-    CPUs and stopped at the end. An existing sweep is refused unless ``resume`` (then its spec
-    must match) or ``force`` (replace it). Raises SweepError before anything is written if a
-    flag is bad, or if another driver holds the sweep (its ``driver.lock``, held until this
-    returns or raises); CellsFailed, after the other cells finished, if some cells failed."""
+    default as many as the cluster schedules, one CPU per process of a cell's ``--jobs``).
+    ``address``: a Ray cluster to join (``"auto"``, ``"ray://host:10001"``); without it, a
+    local one is started with ``workers`` CPUs and stopped at the end. An existing sweep is
+    refused unless ``resume`` (then its spec must match) or ``force`` (replace it). Raises
+    SweepError before anything is written if a flag is bad (a cell needing more CPUs than a
+    local Ray cluster has, too), or if another driver holds the sweep (its ``driver.lock``,
+    held until this returns or raises); CellsFailed, after the other cells finished, if some
+    cells failed."""
     name = sweep.experiment if name is None else name
     check_options(backend, workers, address, resume, force, name)
+    cpus = max((c.cpus for c in sweep.cells), default=1)
+    if backend == "ray" and address is None and cpus > (workers or os.cpu_count() or 1):
+        raise SweepError(
+            f"--workers {workers or os.cpu_count()}: a cell runs {cpus} processes (--jobs) and "
+            "reserves a CPU for each, more than the local Ray cluster would have; raise "
+            "--workers or lower --jobs"
+        )
     path = sweep_path(out, name)
     lock = _open(path, sweep, resume=resume, force=force)
     try:
@@ -673,7 +685,9 @@ def _ray(experiment, cells, root, devices, workers, address, quiet):
         while waiting or running:
             while waiting and (workers is None or len(running) < workers):
                 cell = waiting.pop(0)
-                ref = task.remote(experiment, _cell_argv(cell, root), devices)
+                ref = task.options(num_cpus=cell.cpus).remote(
+                    experiment, _cell_argv(cell, root), devices
+                )
                 running[ref] = cell
             (ref,), _ = ray.wait(list(running), num_returns=1)
             cell = running.pop(ref)

@@ -129,6 +129,10 @@ def test_grid_values_and_cell_ids():
         (["lavaland", "--seeds", "0", "--name", "../x"], "--name: expected a plain folder"),
         (["lavaland", "--seeds", "0", "--n-episodes", "0"], "--n-episodes: expected"),
         (["lavaland", "--seeds", "0", "--n-ep", "3"], "unrecognized arguments: --n-ep"),
+        (
+            ["deep_lavaland", "--seeds", "0", "--jobs", "3", "--backend", "ray", "--workers", "2"],
+            "a cell runs 3 processes (--jobs) and reserves a CPU for each",
+        ),
     ],
 )
 def test_bad_flags_refused_before_any_folder(tmp_path, capsys, args, expected):
@@ -149,6 +153,12 @@ def test_cell_flags_owned_by_the_sweep_and_missing_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(SweepError, match=r'pip install -e "\.\[ray\]"'):
         check_options("ray", 2, None)
+
+
+def test_a_cell_reserves_a_cpu_per_process_it_runs():
+    sweep = define("deep_lavaland", ("deep_steps=64,128",), (0,), ["--fast", "--jobs", "2"])
+    assert [c.cpus for c in sweep.cells] == [2, 2]
+    assert [c.cpus for c in define("lavaland", GRID, SEEDS).cells] == [1] * 4
 
 
 def test_importing_the_sweep_imports_no_ray():
