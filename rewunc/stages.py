@@ -560,9 +560,9 @@ def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), ta
 
 
 def _finite_extreme(reduce, values) -> float:
-    """max/min over the finite values (NaN where none is: too few draws, or a fixed weight)."""
+    """max/min over the values that are not NaN (NaN: too few draws, or a fixed weight)."""
     x = np.asarray(values, dtype=float)
-    return float(reduce(x)) if np.isfinite(x).any() else float("nan")
+    return float(reduce(x)) if (~np.isnan(x)).any() else float("nan")
 
 
 def aggregate(

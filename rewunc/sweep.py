@@ -21,9 +21,9 @@ cell has finished (atomically, rewunc.io), so no two processes ever write one fi
 a pure function of its flags and seed: the local and Ray backends give bit-identical files.
 
 One driver at a time: a driver (fresh or ``--resume``) creates ``driver.lock`` atomically before
-any cell runs and removes it when it ends, however it ends; a second driver on the same sweep is
-refused, naming the holder. A lock left by a driver that died (same host, its pid gone) is taken
-over, with a warning.
+any cell runs and removes it when it ends, also on an exception or Ctrl-C; a second driver on the
+same sweep is refused, naming the holder. A lock left by a driver that was killed (same host, its
+pid gone) is taken over, with a warning; one from another host is removed by hand.
 
 Backends (both call :func:`run_cell`): ``local`` runs the cells in this process (``workers=1``)
 or in a pool of spawned processes; ``ray`` runs each cell as a Ray task (``@ray.remote``, not
@@ -438,8 +438,8 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> dict:
             )
         lock = _lock(path)  # not while another driver runs it
         try:
-            for entry in path.iterdir():  # all but the lock
-                if entry.name == LOCK_FILE:
+            for entry in path.iterdir():  # all but the lock and other drivers' lock files
+                if entry.name.startswith(LOCK_FILE):
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
@@ -448,7 +448,7 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> dict:
         except BaseException:
             _release(path / LOCK_FILE, lock)
             raise
-    elif path.exists() and (not path.is_dir() or any(e.name != LOCK_FILE for e in path.iterdir())):
+    elif path.exists() and (not path.is_dir() or any(_not_lock(e) for e in path.iterdir())):
         raise SweepError(
             f"{path} exists and is not a rewunc sweep (no {SWEEP_FILE}); not touching it"
         )
@@ -473,6 +473,10 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> dict:
     return lock
 
 
+def _not_lock(entry: Path) -> bool:
+    return not entry.name.startswith(LOCK_FILE)
+
+
 def _lock(path: Path) -> dict:
     """Create ``path/driver.lock`` atomically (O_CREAT | O_EXCL) holding this driver's host, pid
     and start time; returns them. A lock whose driver is gone (this host, pid not running) is
@@ -483,9 +487,24 @@ def _lock(path: Path) -> dict:
         "pid": os.getpid(),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+    # written in full to a file of our own, then hard-linked into place (fails if a lock
+    # exists): the lock appears atomically with its contents, on NFS too
+    draft = path / f"{LOCK_FILE}.{socket.gethostname()}.{os.getpid()}.new"
+    try:
+        draft.write_text(json.dumps(mine) + "\n")
+    except OSError as err:
+        raise SweepError(f"{file}: cannot create the driver lock ({err})") from err
+    try:
+        return _link_lock(draft, file, mine)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            draft.unlink()
+
+
+def _link_lock(draft: Path, file: Path, mine: dict) -> dict:
     for _ in range(5):  # a lost race against another driver taking over the same stale lock
         try:
-            fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(draft, file)
         except FileExistsError:
             holder = _read_lock(file)
             if holder is None:  # removed meanwhile
@@ -502,8 +521,6 @@ def _lock(path: Path) -> dict:
             continue
         except OSError as err:
             raise SweepError(f"{file}: cannot create the driver lock ({err})") from err
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(mine) + "\n")
         return mine
     raise SweepError(f"{file}: other drivers keep taking this sweep; try again")
 
@@ -544,9 +561,10 @@ def _remove_stale(file: Path, holder: dict) -> bool:
     if _read_lock(aside) == holder:
         aside.unlink()
         return True
-    with contextlib.suppress(FileExistsError):  # a live driver's lock: put it back
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # a live one's: put it back
         os.link(aside, file)
-    aside.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        aside.unlink()
     return False
 
 
@@ -680,6 +698,14 @@ def _ray(experiment, cells, root, devices, workers, address, quiet):
             warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
             ray.init(address=address, **options)
     try:
+        need = max((c.cpus for c in cells), default=1)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in nodes), default=0)
+        if need > biggest:  # Ray would wait for such a node forever
+            raise SweepError(
+                f"a cell runs {need} processes (--jobs) and reserves a CPU for each, but the "
+                f"Ray cluster's largest node has {biggest:g} CPUs; lower --jobs"
+            )
         task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(run_cell)
         waiting, running = list(cells), {}
         while waiting or running:

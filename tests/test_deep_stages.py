@@ -143,7 +143,9 @@ def test_lambda_one_ascends_the_posterior_mean_rewards_advantage():
 
 
 @pytest.mark.parametrize("spec, verbose", [("CVaR(alpha=0.9)", 0), ("TrueReward", 1)])
-def test_training_makes_no_sb3_log_folder_and_keeps_the_logged_values(spec, verbose, capsys):
+def test_training_makes_no_sb3_log_folder_and_keeps_the_logged_values(
+    spec, verbose, capsys, monkeypatch
+):
     """Without a logger of its own SB3 makes an empty tempdir/SB3-<date> folder every learn();
     train_agent's logger writes no files, yet records the values (``risk/...``) as before and
     prints SB3's table with verbose=1 only."""
@@ -160,11 +162,13 @@ def test_training_makes_no_sb3_log_folder_and_keeps_the_logged_values(spec, verb
         def _on_rollout_end(self):
             self.logged.append(dict(self.model.logger.name_to_value))
 
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)  # conftest's: SB3 would log there instead
     tmp = Path(tempfile.gettempdir())
     before = {p.name for p in tmp.glob("SB3-*")}
     peek = Peek()
-    train_agent(spec, ENV, {}, posterior(), 0, TINY, verbose=verbose, callback=peek)
+    model = train_agent(spec, ENV, {}, posterior(), 0, TINY, verbose=verbose, callback=peek)
     assert {p.name for p in tmp.glob("SB3-*")} - before == set()
+    assert model.logger.get_dir() is None
     assert len(peek.logged) == 2  # 256 steps, 2 envs x 64 per rollout
     if spec.startswith("CVaR"):
         assert {"risk/cvar_X", "risk/objective"} <= set(peek.logged[-1])

@@ -129,9 +129,10 @@ def test_grid_values_and_cell_ids():
         (["lavaland", "--seeds", "0", "--name", "../x"], "--name: expected a plain folder"),
         (["lavaland", "--seeds", "0", "--n-episodes", "0"], "--n-episodes: expected"),
         (["lavaland", "--seeds", "0", "--n-ep", "3"], "unrecognized arguments: --n-ep"),
-        (
+        pytest.param(
             ["deep_lavaland", "--seeds", "0", "--jobs", "3", "--backend", "ray", "--workers", "2"],
             "a cell runs 3 processes (--jobs) and reserves a CPU for each",
+            marks=needs_ray,
         ),
     ],
 )
