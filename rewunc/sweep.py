@@ -22,8 +22,9 @@ a pure function of its flags and seed: the local and Ray backends give bit-ident
 
 One driver at a time: a driver (fresh or ``--resume``) creates ``driver.lock`` atomically before
 any cell runs and removes it when it ends, also on an exception or Ctrl-C; a second driver on the
-same sweep is refused, naming the holder. A lock left by a driver that was killed (same host, its
-pid gone) is taken over, with a warning; one from another host is removed by hand.
+same sweep is refused, naming the holder. A lock left by a driver that was killed (same host and
+pid namespace, its pid gone or reused) is taken over, with a warning; any other is removed by
+hand.
 
 Backends (both call :func:`run_cell`): ``local`` runs the cells in this process (``workers=1``)
 or in a pool of spawned processes; ``ray`` runs each cell as a Ray task (``@ray.remote``, not
@@ -486,6 +487,9 @@ def _lock(path: Path) -> dict:
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        # containers can share a host name but not pids: judge a pid only in its own namespace
+        "pid_ns": _pid_namespace(),
+        "pid_start": _process_start(os.getpid()),  # a reused pid has another start
     }
     # written in full to a file of our own, then hard-linked into place (fails if a lock
     # exists): the lock appears atomically with its contents, on NFS too
@@ -537,9 +541,13 @@ def _read_lock(file: Path) -> dict | None:
 
 
 def _stale(holder: dict) -> bool:
-    """Whether the lock's driver is surely gone: on this host, and its pid not running."""
+    """Whether the lock's driver is surely gone: on this host and in this pid namespace, and
+    its pid not running, or running a process that started at another time (a reused pid)."""
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    ns = holder.get("pid_ns")
+    if ns is not None and ns != _pid_namespace():  # another container's pid: cannot tell
         return False
     try:
         os.kill(pid, 0)
@@ -547,7 +555,25 @@ def _stale(holder: dict) -> bool:
         return True
     except OSError:  # e.g. PermissionError: it runs, as another user
         return False
-    return False
+    start = holder.get("pid_start")
+    return start is not None and _process_start(pid) not in (None, start)
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (Linux), e.g. ``pid:[4026531836]``; None elsewhere."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux /proc); None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after "pid (comm)"
 
 
 def _remove_stale(file: Path, holder: dict) -> bool:

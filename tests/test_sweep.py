@@ -277,9 +277,10 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {str(f.relative_to(path)): f.read_bytes() for f in files}
 
 
-def _write_lock(folder: Path, pid: int, host: str | None = None) -> Path:
+def _write_lock(folder: Path, pid: int, host: str | None = None, **extra) -> Path:
     lock = folder / LOCK_FILE
     holder = {"host": host or socket.gethostname(), "pid": pid, "started": "2025-01-01T00:00:00"}
+    holder.update(extra)
     lock.write_text(json.dumps(holder) + "\n")
     return lock
 
@@ -350,6 +351,28 @@ def test_a_dead_drivers_lock_is_taken_over(tmp_path, capsys, fake_cells):
     assert "taking the sweep over" in err
     assert len(fake_cells) == 4 and all(lock["pid"] == os.getpid() for _, lock in fake_cells)
     assert not (path / LOCK_FILE).exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="Linux /proc only")
+def test_pids_are_judged_in_their_own_namespace_and_a_reused_pid_is_stale(tmp_path, fake_cells):
+    from rewunc.sweep import _pid_namespace, _process_start, _stale
+
+    path = run_sweep(_sweep(), tmp_path, "s", quiet=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    # another container with this host name: its pid means nothing here, so it is refused
+    _write_lock(path, dead.pid, pid_ns="pid:[1]")
+    with pytest.raises(SweepError, match="another driver is running this sweep"):
+        run_sweep(_sweep(), tmp_path, "s", resume=True, quiet=True)
+    with subprocess.Popen(["sleep", "60"]) as live:
+        try:
+            own = json.loads(_write_lock(path, live.pid).read_text())
+            assert not _stale(own)  # no start recorded: a live pid is a live driver
+            start = _process_start(live.pid)
+            assert not _stale({**own, "pid_ns": _pid_namespace(), "pid_start": start})
+            assert _stale({**own, "pid_start": str(int(start) - 1)})  # the pid was reused
+        finally:
+            live.kill()
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
