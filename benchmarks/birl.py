@@ -108,11 +108,10 @@ class Fit:
         return self.draws.shape[0] * self.draws.shape[1]
 
     def summary(self) -> dict:
-        free = np.ptp(self.draws, axis=(0, 1)) > 0  # a reference feature is constant
-        d = diagnostics(self.draws[..., free])
+        d = diagnostics(self.draws)  # a reference feature is constant: NaN
         return dict(
-            rhat=float(np.max(d["rhat"])),
-            ess=float(np.min(d["ess_bulk"])),
+            rhat=float(np.nanmax(d["rhat"])),
+            ess=float(np.nanmin(d["ess_bulk"])),
             mean=self.draws.reshape(-1, self.draws.shape[-1]).mean(0),
         )
 
@@ -253,9 +252,8 @@ def compare_with_policywalk(args, paths) -> None:
                 fixed=fixed,
             )
             p = pw.posterior
-            free = [k for k in range(len(NAMES)) if k not in fixed]
-            ess = float(np.min(np.asarray(p.diagnostics["ess_bulk"])[free]))
-            rhat = float(np.max(np.asarray(p.diagnostics["rhat"])[free]))
+            ess = float(np.nanmin(p.diagnostics["ess_bulk"]))  # fixed weights: NaN
+            rhat = float(np.nanmax(p.diagnostics["rhat"]))
             best = max(best, ess / pw.wall_seconds)
             print(
                 f"{path:>8s} {f'PolicyWalk δ={step:g}':>18s} {p.n_samples:6d} {'':>9s} "
@@ -354,20 +352,23 @@ def posteriors(args, paths) -> np.ndarray | None:
         f"{'grid':>6s} {'S':>5s} {'path':>8s} {'compile s':>9s} {'run s':>7s} {'max R-hat':>9s} "
         f"{'min ESS':>8s} {'divergent':>9s} {'% div':>6s} {'steps':>6s}  mean w"
     )
-    labels = [f"old@{a:g}" for a in args.old_accept] if "old" in paths else []
-    labels += [f"new@{a:g}" for a in args.accept] if "new" in paths else []
+    accepts = {"old": args.old_accept, "new": args.accept}
+    labels = {f"{p}@{a:g}": (p, a) for p in paths for a in accepts[p]}  # label: (path, accept)
     last_draws = None
     for n in args.sizes:
         demos = demonstrations(n, args.episodes)
-        birls = {f"new@{a:g}": new_birl(args.warmup, args.draws, 4, method, a) for a in args.accept}
-        runs = {p: [] for p in labels}
+        birls = {
+            label: new_birl(args.warmup, args.draws, 4, method, a)
+            for label, (path, a) in labels.items()
+            if path == "new"
+        }
+        runs = {label: [] for label in labels}
         for r in range(args.repeats):  # interleaved, so drifting load hits the paths alike
-            for path in labels:
-                if path.startswith("old"):
-                    accept = float(path.split("@")[1])
-                    runs[path].append(fit_old(demos, args.warmup, args.draws, 4, method, r, accept))
+            for label, (path, a) in labels.items():
+                if path == "old":
+                    runs[label].append(fit_old(demos, args.warmup, args.draws, 4, method, r, a))
                 else:
-                    runs[path].append(fit_new(birls[path], demos, r))
+                    runs[label].append(fit_new(birls[label], demos, r))
         med = {}
         for path in labels:
             fits = runs[path]
@@ -386,9 +387,9 @@ def posteriors(args, paths) -> np.ndarray | None:
                 f"{np.round(s[0]['mean'], 2)}",
                 flush=True,
             )
-        for old in (p for p in labels if p.startswith("old")):
+        for old in (label for label, (p, _) in labels.items() if p == "old"):
             oc, orun = med[old]
-            for path in (p for p in labels if p.startswith("new")):
+            for path in (label for label, (p, _) in labels.items() if p == "new"):
                 nc, nrun = med[path]
                 print(
                     f"{'':>6s} {old} / {path}: run {orun / nrun:.1f}×, compile + run "
@@ -396,7 +397,7 @@ def posteriors(args, paths) -> np.ndarray | None:
                     flush=True,
                 )
         if "new" in paths:
-            last_draws = (demos, runs[labels[-1]][0].draws)
+            last_draws = (demos, runs[list(labels)[-1]][0].draws)
     return last_draws
 
 
@@ -428,6 +429,9 @@ def main() -> None:
     parser.add_argument("--skip-gradient", action="store_true")
     parser.add_argument("--skip-posterior", action="store_true")
     args = parser.parse_args()
+    for flag, values in (("--accept", args.accept), ("--old-accept", args.old_accept)):
+        if not all(0 < a < 1 for a in values):
+            parser.error(f"{flag}: expected target acceptance rates in (0, 1), got {values}")
     paths = ("old", "new") if args.path == "both" else (args.path,)
     if not args.skip_compare:
         compare_with_policywalk(args, paths)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from rewunc.config import ConfigError, require, require_distinct, require_int, require_number
 from rewunc.data import Demonstrations, Preferences, TrajectoryChoices
 from rewunc.experts import PreferenceTeacher, label_segment_preferences
-from rewunc.protocol import feature_names, shifts
 from rewunc.rollout import collect
 from rewunc.runs import Run, slug
 from rewunc.stages import (
+    STUDY_SOFT_VI,
     TRAIN,
     anchored_prior,
+    check_study_env,
     env_options,
     make_env,
     require_anchor_prior,
@@ -133,28 +134,14 @@ class FeatureStudyConfig:
     def _check_env(self) -> None:
         """The env exists, emits features, has the named shifts and the designer's reward
         (the teacher labels by it)."""
-        require(bool(self.env), "env", "a registered env id", self.env)
-        env = make_env(self.env, None, self.env_options(), field="env")
-        try:
-            names, known = feature_names(env), (TRAIN, *shifts(env))
-            object.__setattr__(self, "_feature_names", names)
-            if getattr(env.unwrapped, "true_weights", None) is None:
-                raise ConfigError(
-                    f"--env: {self.env} has no true_weights; the simulated teacher labels "
-                    "preferences by the designer's reward"
-                )
-        finally:
-            env.close()
-        require_distinct(self.shifts, "shifts")
-        for s in self.shifts:
-            require(s in known, "shifts", f"names in {list(known)}", s)
-        if self.anchor_feature:
-            require(
-                self.anchor_feature in names,
-                "anchor_feature",
-                f"one of {names}",
-                self.anchor_feature,
-            )
+        names, known = check_study_env(
+            self.env,
+            self.env_options(),
+            self.shifts,
+            self.anchor_feature,
+            reward_for="the simulated teacher labels preferences by the designer's reward",
+        )
+        object.__setattr__(self, "_feature_names", names)
         require(
             self.deep_train_shift in known,
             "deep_train_shift",
@@ -220,11 +207,7 @@ class FeatureStudyConfig:
             num_samples=self.num_samples,
             num_chains=self.num_chains,
             max_tree_depth=self.max_tree_depth,
-            # no demonstrations here, so no soft VI; pinned as in the gridworld studies, so the
-            # posteriors record the numerics their committed results were made with
-            solver="sweeps",
-            warm_start=False,
-            grad_tol=None,
+            **STUDY_SOFT_VI,  # no soft VI without demonstrations; recorded as the studies' own
         )
 
 

@@ -142,35 +142,19 @@ class StudyConfig:
     def _check_env(self) -> None:
         """The env exists, is tabular (Boltzmann demonstrations, LP agents) and has the shifts,
         anchor feature and contrasts the flags name."""
-        env = make_env(self.env, None, self.study_env_kwargs(), field="env")
-        try:
-            names, known = feature_names(env), (TRAIN, *shifts(env))
-            # kept outside the fields: birl_options needs them again, without a second env
-            object.__setattr__(self, "_feature_names", names)
-            object.__setattr__(self, "_shifts", known)
-            if not is_tabular(env):
-                raise ConfigError(
-                    f"--env: {self.env} has no to_mdp(); this study's Boltzmann demonstrations "
-                    "and exact planners need a tabular env (see docs/plugging_in.md for "
-                    "preference-based inference on any env)"
-                )
-            if getattr(env.unwrapped, "true_weights", None) is None:
-                raise ConfigError(
-                    f"--env: {self.env} has no true_weights; this study's expert, Oracle, regret "
-                    "and risk frontier need the designer's reward"
-                )
-        finally:
-            env.close()
-        require_distinct(self.shifts, "shifts")
-        for s in self.shifts:
-            require(s in known, "shifts", f"names in {list(known)}", s)
-        if self.anchor_feature:
-            require(
-                self.anchor_feature in names,
-                "anchor_feature",
-                f"one of {names}",
-                self.anchor_feature,
-            )
+        names, known = check_study_env(
+            self.env,
+            self.study_env_kwargs(),
+            self.shifts,
+            self.anchor_feature,
+            reward_for="this study's expert, Oracle, regret and risk frontier need the "
+            "designer's reward",
+            tabular_for="this study's Boltzmann demonstrations and exact planners need a "
+            "tabular env (see docs/plugging_in.md for preference-based inference on any env)",
+        )
+        # kept outside the fields: birl_options needs them again, without a second env
+        object.__setattr__(self, "_feature_names", names)
+        object.__setattr__(self, "_shifts", known)
         self._check_features(names)
 
     def _check_features(self, names: tuple[str, ...]) -> None:
@@ -207,12 +191,44 @@ class StudyConfig:
             max_tree_depth=self.max_tree_depth,
             dense_mass=True,
             target_accept_prob=0.9,
-            # the soft VI numerics the committed results were made with; BIRL's fast default
-            # (Anderson, warm starts, a 1e-3 adjoint) samples the same posterior, other draws
-            solver="sweeps",
-            warm_start=False,
-            grad_tol=None,
+            **STUDY_SOFT_VI,
         )
+
+
+# The soft VI numerics the studies' committed results were made with; BIRL's fast default
+# (Anderson, warm starts, a 1e-3 adjoint) samples the same posterior with other draws.
+STUDY_SOFT_VI = dict(solver="sweeps", warm_start=False, grad_tol=None)
+
+
+def check_study_env(
+    env_id: str,
+    env_kwargs: dict,
+    study_shifts: Sequence[str],
+    anchor_feature: str | None,
+    *,
+    reward_for: str,
+    tabular_for: str | None = None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Open a study's env once: (feature names, shifts with the training one first). Refuses
+    an env without ``true_weights`` (``reward_for`` says what needs them), one without
+    ``to_mdp()`` when ``tabular_for`` says what needs it, and flag ``shifts`` or an
+    ``anchor_feature`` the env does not have (ConfigError naming the flag)."""
+    require(bool(env_id), "env", "a registered env id", env_id)
+    env = make_env(env_id, None, env_kwargs, field="env")
+    try:
+        names, known = feature_names(env), (TRAIN, *shifts(env))
+        if tabular_for and not is_tabular(env):
+            raise ConfigError(f"--env: {env_id} has no to_mdp(); {tabular_for}")
+        if getattr(env.unwrapped, "true_weights", None) is None:
+            raise ConfigError(f"--env: {env_id} has no true_weights; {reward_for}")
+    finally:
+        env.close()
+    require_distinct(study_shifts, "shifts")
+    for s in study_shifts:
+        require(s in known, "shifts", f"names in {list(known)}", s)
+    if anchor_feature:
+        require(anchor_feature in names, "anchor_feature", f"one of {names}", anchor_feature)
+    return names, known
 
 
 def require_seeds(seeds: Sequence[int]) -> None:

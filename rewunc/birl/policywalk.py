@@ -149,9 +149,7 @@ def policy_walk(
                 chains.append(c)
     wall = time.perf_counter() - t0
     weights = np.array(draws, dtype=np.float64)
-    diag = {key: np.full(K, np.nan) for key in ("rhat", "ess_bulk", "ess_tail")}
-    for key, value in diagnostics(weights.reshape(num_chains, n_samples, K)[..., free]).items():
-        diag[key][free] = value  # fixed weights have no R-hat or ESS: NaN
+    diag = diagnostics(weights.reshape(num_chains, n_samples, K))  # fixed weights: NaN
     diag["wall_seconds"] = wall
     post = RewardPosterior(
         weights,
