@@ -24,16 +24,13 @@ existing run is never overwritten unless ``force=True``, and a folder that is no
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,23 +39,10 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from rewunc.io import atomic_write, write_json
+from rewunc.provenance import provenance
 
 CONFIG = "config.json"
 STAGES = "stages"
-PACKAGES = (
-    "rewunc",
-    "numpy",
-    "scipy",
-    "pandas",
-    "jax",
-    "jaxlib",
-    "numpyro",
-    "arviz",
-    "gymnasium",
-    "matplotlib",
-    "torch",
-    "stable-baselines3",
-)
 
 
 class RunProvenanceWarning(UserWarning):
@@ -75,11 +59,18 @@ def slug(text: str) -> str:
 
 
 class Run:
-    """An experiment's run directory (use :meth:`start`)."""
+    """An experiment's run directory (use :meth:`start`). ``quiet``: :meth:`say` prints nothing
+    (``--quiet``), and stages draw no progress bars."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, *, quiet: bool = False):
+        self.path = Path(path)
+        self.quiet = bool(quiet)
         self._cache: dict[str, tuple[tuple, dict]] = {}  # marker name -> (stat, marker)
+
+    def say(self, message: str) -> None:
+        """Print a stage's progress line unless the run is quiet."""
+        if not self.quiet:
+            print(message, flush=True)
 
     @classmethod
     def start(
@@ -91,6 +82,7 @@ class Run:
         *,
         force: bool = False,
         resume: bool = False,
+        quiet: bool = False,
     ) -> Run:
         """Create ``root/experiment/name``, or continue it (``resume``) or replace it (``force``).
 
@@ -109,7 +101,7 @@ class Run:
             raise RunError(f"{path}: the configuration is not JSON ({err})") from err
         if _is_run(path):
             if resume:
-                return cls._resume(path, config)
+                return cls._resume(path, config, quiet)
             if not force:
                 raise RunError(
                     f"{path} already holds a run; pass --resume to continue it or --force to "
@@ -140,11 +132,11 @@ class Run:
                     f"{path} already holds a run; pass --resume to continue it or --force to "
                     "replace it"
                 ) from None
-            return cls._resume(path, config)
-        return cls(path)
+            return cls._resume(path, config, quiet)
+        return cls(path, quiet=quiet)
 
     @classmethod
-    def _resume(cls, path: Path, config: dict) -> Run:
+    def _resume(cls, path: Path, config: dict, quiet: bool = False) -> Run:
         stored = _read_json(path / CONFIG)
         old = stored.get("config") if isinstance(stored, dict) else None
         if old != config and _canonical(old) != _canonical(config):  # 1 == 1.0, nan ~ nan
@@ -168,7 +160,7 @@ class Run:
                 RunProvenanceWarning,
                 stacklevel=3,
             )
-        run = cls(path)
+        run = cls(path, quiet=quiet)
         problems, markers = [], []
         for key, marker in run.stages().items():
             found = run._problems(key, marker)
@@ -206,6 +198,19 @@ class Run:
                 markers.append(marker)
         markers.sort(key=lambda m: (m["finished"], m["key"]))
         return {m["key"]: m for m in markers}
+
+    def is_complete(self) -> bool:
+        """Whether the run's ``complete`` stage has finished, with every finished stage's files
+        verified (RunError naming each changed file)."""
+        if not (self.path / STAGES).is_dir() or not self.done("complete"):
+            return False
+        problems = [p for key in self.stages() for p in self.verify(key)]
+        if problems:
+            lines = "\n  ".join(problems)
+            raise RunError(
+                f"{self.path}: files changed:\n  {lines}\nrestore them, or delete the folder"
+            )
+        return True
 
     def finish(
         self, key: str, files: Sequence[str] = (), *, inputs: Sequence[str] = (), **info
@@ -250,6 +255,48 @@ class Run:
         except (TypeError, ValueError) as err:
             raise RunError(f"stage {key!r}: its info is not JSON ({err})") from err
         atomic_write(target, lambda tmp: Path(tmp).write_text(text), force=True)
+
+    def produce(
+        self,
+        key: str,
+        files: Sequence[str],
+        write: Callable[..., dict | None],
+        *,
+        inputs: Sequence[str] = (),
+        **info,
+    ) -> list[Path]:
+        """The whole protocol of stage ``key``; returns the paths of its ``files``.
+
+        If the stage finished (files verified, ``inputs`` unchanged) nothing is done. Otherwise,
+        holding the stage's lock, ``write(*paths)`` writes ``files`` (each atomically, e.g. by
+        rewunc.io) and may return extra marker info; then the stage is marked finished with
+        ``inputs`` and ``info``. The lock (``flock``, freed by the kernel when its holder dies)
+        makes a second process on the same stage wait and read the first one's result instead
+        of writing the same files again, so a stage's files have one writer even when a killed
+        driver's orphaned worker is still finishing it.
+        """
+        paths = [self.file(_relative(key, f)) for f in files]
+        if self.finished(key):
+            return paths
+        with self._stage_lock(key) as lock:
+            if not self.finished(key):  # another process may have finished it meanwhile
+                for f in files:
+                    self.claim(key, f)
+                extra = write(*paths) or {}
+                self.finish(key, files, inputs=inputs, **info, **extra)
+            # safe while a waiter holds the old file open: it finds the stage finished
+            lock.unlink(missing_ok=True)
+        return paths
+
+    @contextlib.contextmanager
+    def _stage_lock(self, key: str):
+        lock = self.path / STAGES / f".{_marker_name(key)}.lock"
+        with open(lock, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # waits while another process computes the stage
+            try:
+                yield lock
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def claim(self, key: str, relative: str) -> Path:
         """The path stage ``key`` may write: refused if another finished stage owns that file,
@@ -365,11 +412,13 @@ class Run:
         ``inputs``), else ``compute()`` rows, save them (``cells/<slug>.csv``) and mark the cell
         finished."""
         relative = f"cells/{slug(key)}.csv"
-        if not self.finished(key):
-            self.claim(key, relative)
+
+        def write(path):
             rows = compute()
             self.write_table(relative, rows)
-            self.finish(key, files=[relative], inputs=inputs, rows=len(rows))
+            return {"rows": len(rows)}
+
+        self.produce(key, [relative], write, inputs=inputs)
         return self.read_table(relative)
 
 
@@ -380,40 +429,6 @@ def open_run(path: str | Path) -> tuple[Path, dict, dict]:
     if not _is_run(path):
         raise RunError(f"{path}: not a rewunc run directory (no {CONFIG} and {STAGES}/)")
     return path, _read_json(path / CONFIG), Run(path).stages()
-
-
-def provenance() -> dict:
-    """Python, platform, installed versions of the packages rewunc's results depend on (read from
-    their metadata: nothing is imported) and the git commit of rewunc's source, if a checkout."""
-    packages = {}
-    for name in PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            packages[name] = importlib.metadata.version(name)
-    commit = dirty = None
-    source = Path(__file__).resolve().parents[1]
-    if (source / ".git").exists():  # not an installed copy inside some other repository
-        try:
-            head = _git(source, "rev-parse", "HEAD").strip()
-            if re.fullmatch(r"[0-9a-f]{40,64}", head):
-                commit = head
-                dirty = bool(_git(source, "status", "--porcelain").strip())
-        except (OSError, subprocess.SubprocessError):
-            commit = dirty = None
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": packages,
-        "git_commit": commit,
-        "git_dirty": dirty,
-    }
-
-
-def _git(cwd: Path, *args: str) -> str:
-    # GIT_OPTIONAL_LOCKS=0: `git status` in many parallel sweep cells must not take index.lock
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True, env=env
-    ).stdout
 
 
 def _build(path: Path, experiment: str, name: str, config: dict) -> Path:

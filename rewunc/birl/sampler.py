@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewunc.progress import progress
+
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 
 
@@ -86,7 +88,8 @@ class CompiledSampler:
         chain_method: "sequential" (one program, chains one after another), "vectorized"
             (``vmap`` over chains) or "parallel" (``pmap`` over host devices; with fewer
             than ``num_chains`` devices it warns and runs sequentially, as numpyro does).
-        progress_bar: a bar over chunks of iterations.
+        progress_bar: show progress over chunks of iterations on stderr (a tqdm bar on a
+            terminal, a few plain lines otherwise: :func:`rewunc.progress.progress`).
         chunks: the loop runs in this many chunks per phase (progress and refresh points).
         refresh: ``refresh(sites, args) -> args``, called before each warm-up chunk after the
             first and once before sampling, with the chains' current constrained sites
@@ -240,35 +243,31 @@ class CompiledSampler:
         C = self.num_chains
         # as numpyro's MCMC: one key per chain from a split, a single chain uses the key itself
         keys = jax.random.split(rng_key, C) if C > 1 else rng_key[None]
-        bar = None
-        if self.progress_bar:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.num_warmup + self.num_samples, desc="warmup", leave=False)
-        if self.chain_method == "sequential":
-            states = [self._init(keys[c], self._chain_args(args, c)) for c in range(C)]
-        else:
-            states = self._init(keys, args)
-        buffers = None
-        for start, stop, refresh in self._schedule():
-            if refresh and self.refresh is not None:
-                args = self.refresh(self._current_sites(states, args), args)
-            if buffers is None:
-                buffers = self._empty_buffers(states)
+        total = self.num_warmup + self.num_samples
+        # a tqdm bar on a terminal, a few plain lines on a log or captured stderr
+        with progress(total, "warmup", enabled=self.progress_bar) as bar:
             if self.chain_method == "sequential":
-                out = [
-                    self._advance(s, self._chain_args(args, c), b, start, stop)
-                    for c, (s, b) in enumerate(zip(states, buffers, strict=True))
-                ]
-                states, buffers = [o[0] for o in out], [o[1] for o in out]
+                states = [self._init(keys[c], self._chain_args(args, c)) for c in range(C)]
             else:
-                states, buffers = self._advance(states, args, buffers, start, stop)
-            if bar is not None:
-                jax.block_until_ready(buffers)
-                bar.set_description("warmup" if stop <= self.num_warmup else "sample")
-                bar.update(stop - start)
-        if bar is not None:
-            bar.close()
+                states = self._init(keys, args)
+            buffers = None
+            for start, stop, refresh in self._schedule():
+                if refresh and self.refresh is not None:
+                    args = self.refresh(self._current_sites(states, args), args)
+                if buffers is None:
+                    buffers = self._empty_buffers(states)
+                if self.chain_method == "sequential":
+                    out = [
+                        self._advance(s, self._chain_args(args, c), b, start, stop)
+                        for c, (s, b) in enumerate(zip(states, buffers, strict=True))
+                    ]
+                    states, buffers = [o[0] for o in out], [o[1] for o in out]
+                else:
+                    states, buffers = self._advance(states, args, buffers, start, stop)
+                if self.progress_bar:
+                    jax.block_until_ready(buffers)
+                    bar.set_description("warmup" if stop <= self.num_warmup else "sample")
+                    bar.update(stop - start)
         if self.chain_method == "sequential":
             buffers = jax.tree.map(lambda *xs: jnp.stack(xs), *buffers)
             per_chain = [
