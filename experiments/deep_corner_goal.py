@@ -17,26 +17,27 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc import deep_stages, stages
-from rewunc.agents.deep.train import deep_agent
 from rewunc.agents.tabular import agent_name, make_agent
 from rewunc.config import parse_flags, require
-from rewunc.deep_stages import DeepTask
 from rewunc.evaluate import EvalLayouts
 from rewunc.experts import BoltzmannExpert
+from rewunc.study import common, deep, report, tabular
+from rewunc.study.config import DeepFields, StudyConfig, TabularFields, check_ps, option
 
 RISK_AGENTS = ("BayesMean", "CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "MeanStd(kappa=1.0)")
 
 
 @dataclass(frozen=True)
-class DeepCornerGoalConfig(stages.StudyConfig):
+class DeepCornerGoalConfig(DeepFields, TabularFields, StudyConfig):
     """Deep CornerGoal: TrueReward PPO at every p; ``deep_agents`` (over the posterior) and the
     tabular ``agents`` (plus the deep agents' LP twins) at p = ``risk_p``; the Oracle at every p.
     ``curve_agent`` is the agent whose outcome rates against p the curve figure draws. See
-    rewunc.stages.StudyConfig for every other flag."""
+    rewunc.study.config for every other flag."""
 
     env: str = "rewunc/CornerGoal-v0"
-    ps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.25)
+    ps: tuple[float, ...] = option(
+        (0.0, 0.02, 0.05, 0.1, 0.25), "training fractions p, one study each"
+    )
     seeds: tuple[int, ...] = (0, 1, 2)
     n_demos: int = 40
     agents: tuple[str, ...] = ("Oracle",)
@@ -44,15 +45,17 @@ class DeepCornerGoalConfig(stages.StudyConfig):
     ambiguity: tuple[str, ...] = ("goal", "corner")
     deep_agents: tuple[str, ...] = RISK_AGENTS
     deep_steps: int = 100_000
-    jobs: int = 1
-    risk_p: float = 0.0
-    curve_agent: str = "Deep TrueReward"
+    risk_p: float = option(0.0, "the p at which the deep agents over the posterior train")
+    curve_agent: str = option("Deep TrueReward", "the agent whose rates against p are drawn")
 
-    def __post_init__(self):
-        stages.check_ps(self.ps, self.env_options())
+    def __post_init__(self):  # before the base: its env check opens the env at ps[0]
+        check_ps(self.ps, self.env_options())
         require(self.risk_p in self.ps, "risk_p", f"one of --ps {list(self.ps)}", self.risk_p)
         super().__post_init__()
-        deep_stages.check_deep_flags(self)
+
+    def _check_fields(self) -> None:
+        from rewunc.agents.deep.train import deep_agent  # the deep extra: DeepFields checked it
+
         names = [deep_agent(s).name for s in self.deep_agents]
         require("Deep TrueReward" not in names, "deep_agents",
                 "agents over the posterior (TrueReward is trained at every p already)",
@@ -81,7 +84,7 @@ SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return", "reg
 
 def main(argv=None) -> int:
     cfg, flags = parse_flags(DeepCornerGoalConfig, FAST, argv, prog="deep_corner_goal")
-    run = stages.start("deep_corner_goal", cfg, flags)
+    run = common.start("deep_corner_goal", cfg, flags)
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     studies = {p: (f"p={p:g}", {**cfg.env_options(), "p": p}) for p in cfg.ps}
     posteriors, rows, tasks = {}, [], []
@@ -90,43 +93,46 @@ def main(argv=None) -> int:
     # fmt: off
     for seed in cfg.seeds:
         for p, (study, env_kwargs) in studies.items():
-            demos = stages.demonstrations(run, cfg.env, env_kwargs, expert, cfg.n_demos, seed,
-                                          study=study, gamma=cfg.gamma)
-            posteriors[p, seed] = stages.posterior(run, demos, cfg.birl_options(), seed,
-                                                   study=study, env_id=cfg.env,
-                                                   env_kwargs=env_kwargs)
-            rows.append(stages.posterior_row(study, seed, posteriors[p, seed], cfg.ambiguity,
+            demos = common.collect_demonstrations(run, cfg.env, env_kwargs, expert, cfg.n_demos,
+                                                  seed, study=study, gamma=cfg.gamma)
+            posteriors[p, seed] = common.fit_posterior(run, demos, cfg.birl_options(), seed,
+                                                       study=study, env_id=cfg.env,
+                                                       env_kwargs=env_kwargs)
+            rows.append(report.posterior_row(study, seed, posteriors[p, seed], cfg.ambiguity,
                                              {"p": p}))
-            tasks += [DeepTask(study, seed, s, cfg.env, env_kwargs, posteriors[p, seed])
+            tasks += [deep.DeepTask(study, seed, s, cfg.env, cfg.deep_env_kwargs(env_kwargs),
+                                    posteriors[p, seed])
                       for s in specs_at[p]]
-    models = deep_stages.deep_agents(run, tasks, settings=deep_stages.deep_settings(cfg),
-                                     agent_samples=cfg.agent_samples, jobs=cfg.jobs)
+    models = deep.train_deep_agents(run, tasks, settings=cfg.settings(),
+                                    agent_samples=cfg.agent_samples, jobs=cfg.jobs)
     cells, evaluated = [], {}  # (p, seed, shift) -> the layouts and the tabular plans on them
     for task in tasks:
-        p = task.env_kwargs["p"]
-        tabular = deep_stages.twins(cfg, specs_at[p]) if p == cfg.risk_p else ("Oracle",)
+        p = next(p for p, (study, _) in studies.items() if study == task.study)
+        env_kwargs = studies[p][1]  # evaluation: the study's env (training may use a shift)
+        exact = deep.twins(cfg, specs_at[p]) if p == cfg.risk_p else ("Oracle",)
         for shift in cfg.shifts:
             if (p, task.seed, shift) not in evaluated:  # first task of (p, seed): tabular cells
                 layouts = EvalLayouts.draw(cfg.env, shift, cfg.n_episodes, task.seed, cfg.gamma,
-                                           **task.env_kwargs)
-                plans = {lp.agent: lp for lp in (stages.plan(run, a, task.posterior, layouts,
-                                                             task.seed, study=task.study,
-                                                             agent_samples=cfg.agent_samples)
-                                                 for a in tabular)}
-                cells += [stages.evaluation(run, plan, layouts, task.seed, study=task.study,
-                                            posterior=task.posterior, alpha=cfg.frontier_alpha,
-                                            tags={"p": p})
+                                           **env_kwargs)
+                plans = {lp.agent: lp for lp in (tabular.plan_agent(run, a, task.posterior,
+                                                                    layouts, task.seed,
+                                                                    study=task.study,
+                                                                    agent_samples=cfg.agent_samples)
+                                                 for a in exact)}
+                cells += [tabular.evaluation_cell(run, plan, layouts, task.seed, study=task.study,
+                                                  posterior=task.posterior,
+                                                  alpha=cfg.frontier_alpha, tags={"p": p})
                           for plan in plans.values()]
                 evaluated[p, task.seed, shift] = layouts, plans
             layouts, plans = evaluated[p, task.seed, shift]
-            cells.append(deep_stages.deep_evaluation(run, models[task.key], task.spec, layouts,
-                                                     task.seed, study=task.study,
-                                                     posterior=task.posterior,
-                                                     twin=plans.get(task.agent.twin),
-                                                     agent_samples=cfg.agent_samples,
-                                                     tags={"p": p}))
+            cells.append(deep.deep_evaluation_cell(run, models[task.key], task.spec, layouts,
+                                                   task.seed, study=task.study,
+                                                   posterior=task.posterior,
+                                                   twin=plans.get(task.agent.twin),
+                                                   agent_samples=cfg.agent_samples,
+                                                   tags={"p": p}))
     # fmt: on
-    return deep_stages.conclude(
+    return report.conclude(
         run, cells, posteriors=rows, summary=SUMMARY, by=("study", "p", "env", "shift", "agent")
     )
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc import deep_stages, stages
-from rewunc.config import parse_flags, require
-from rewunc.deep_stages import DeepTask
+from rewunc.config import parse_flags
 from rewunc.evaluate import EvalLayouts
 from rewunc.experts import BoltzmannExpert
+from rewunc.study import common, deep, report, tabular
+from rewunc.study.config import DeepFields, StudyConfig, TabularFields
 
 DEEP_AGENTS = (
     "BayesMean",
@@ -38,14 +38,14 @@ DEEP_AGENTS = (
 
 
 @dataclass(frozen=True)
-class DeepLavaLandConfig(stages.StudyConfig):
+class DeepLavaLandConfig(DeepFields, TabularFields, StudyConfig):
     """Deep LavaLand: the flagship's posterior, deep agents beside the exact ones.
 
     ``deep_agents`` (specs of rewunc.agents.deep.train) train for ``deep_steps`` PPO steps each,
     ``jobs`` at a time in worker processes, on the training distribution (``deep_train_shift``
     "lava" trains them where lava occurs: the posterior's uncertainty about it then shapes
     what they learn); ``agents`` are the exact tabular agents (each deep agent's LP twin is
-    added). See rewunc.stages.StudyConfig for every other flag.
+    added). See rewunc.study.config for every other flag.
     """
 
     env: str = "rewunc/LavaLand-v0"
@@ -56,20 +56,6 @@ class DeepLavaLandConfig(stages.StudyConfig):
     shifts: tuple[str, ...] = ("train", "lava")
     deep_agents: tuple[str, ...] = DEEP_AGENTS
     deep_steps: int = 100_000
-    deep_train_shift: str = "train"
-    jobs: int = 1
-
-    def __post_init__(self):
-        super().__post_init__()
-        deep_stages.check_deep_flags(self)
-        known = self._shifts  # read from the env when the config was validated
-        require(self.deep_train_shift in known, "deep_train_shift", f"one of {list(known)}",
-                self.deep_train_shift)  # fmt: skip
-
-    def deep_env_kwargs(self) -> dict:
-        """The deep agents' training env: the study's, on ``deep_train_shift``."""
-        shift = None if self.deep_train_shift == "train" else self.deep_train_shift
-        return {**self.env_options(), "shift": shift}
 
 
 FAST = dict(
@@ -89,38 +75,40 @@ SUMMARY = ("goal_rate", "hazard_rate", "timeout_rate", "return", "regret")
 def main(argv=None) -> int:
     cfg, flags = parse_flags(DeepLavaLandConfig, FAST, argv, prog="deep_lavaland")
     env, env_kwargs = cfg.env, cfg.env_options()
-    run = stages.start(STUDY, cfg, flags)
+    run = common.start(STUDY, cfg, flags)
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     posteriors, rows, tasks = {}, [], []
     # fmt: off
     for seed in cfg.seeds:
-        demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
-                                      study=STUDY, gamma=cfg.gamma)
-        posteriors[seed] = stages.posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
-                                            env_id=env, env_kwargs=env_kwargs)
-        rows.append(stages.posterior_row(STUDY, seed, posteriors[seed]))
-        tasks += [DeepTask(STUDY, seed, spec, env, cfg.deep_env_kwargs(), posteriors[seed])
+        demos = common.collect_demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
+                                              study=STUDY, gamma=cfg.gamma)
+        posteriors[seed] = common.fit_posterior(run, demos, cfg.birl_options(), seed,
+                                                study=STUDY, env_id=env, env_kwargs=env_kwargs)
+        rows.append(report.posterior_row(STUDY, seed, posteriors[seed]))
+        tasks += [deep.DeepTask(STUDY, seed, spec, env, cfg.deep_env_kwargs(), posteriors[seed])
                   for spec in cfg.deep_agents]
-    models = deep_stages.deep_agents(run, tasks, settings=deep_stages.deep_settings(cfg),
-                                     agent_samples=cfg.agent_samples, jobs=cfg.jobs)
+    models = deep.train_deep_agents(run, tasks, settings=cfg.settings(),
+                                    agent_samples=cfg.agent_samples, jobs=cfg.jobs)
     cells = []
     for seed in cfg.seeds:
         for shift in cfg.shifts:
             layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma, **env_kwargs)
-            plans = {p.agent: p for p in (stages.plan(run, a, posteriors[seed], layouts, seed,
-                                                      study=STUDY, agent_samples=cfg.agent_samples)
-                                          for a in deep_stages.twins(cfg))}
-            cells += [stages.evaluation(run, p, layouts, seed, study=STUDY,
-                                        posterior=posteriors[seed], alpha=cfg.frontier_alpha)
+            plans = {p.agent: p for p in (tabular.plan_agent(run, a, posteriors[seed], layouts,
+                                                             seed, study=STUDY,
+                                                             agent_samples=cfg.agent_samples)
+                                          for a in deep.twins(cfg))}
+            cells += [tabular.evaluation_cell(run, p, layouts, seed, study=STUDY,
+                                              posterior=posteriors[seed],
+                                              alpha=cfg.frontier_alpha)
                       for p in plans.values()]
             for task in (t for t in tasks if t.seed == seed):
                 model, agent = models[task.key], task.agent
-                cells.append(deep_stages.deep_evaluation(run, model, task.spec, layouts, seed,
-                                                         study=STUDY, posterior=posteriors[seed],
-                                                         twin=plans.get(agent.twin),
-                                                         agent_samples=cfg.agent_samples))
+                cells.append(deep.deep_evaluation_cell(run, model, task.spec, layouts, seed,
+                                                       study=STUDY, posterior=posteriors[seed],
+                                                       twin=plans.get(agent.twin),
+                                                       agent_samples=cfg.agent_samples))
     # fmt: on
-    return deep_stages.conclude(run, cells, posteriors=rows, summary=SUMMARY)
+    return report.conclude(run, cells, posteriors=rows, summary=SUMMARY)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc import stages
 from rewunc.config import parse_flags
 from rewunc.evaluate import EvalLayouts, format_summary
 from rewunc.experts import BoltzmannExpert
 from rewunc.plots import plot_run
+from rewunc.study import common, report, tabular
+from rewunc.study.config import StudyConfig, TabularFields
 
 AGENTS = (
     "BayesMean",
@@ -42,11 +43,11 @@ AGENTS = (
 
 
 @dataclass(frozen=True)
-class LavaLandConfig(stages.StudyConfig):
+class LavaLandConfig(TabularFields, StudyConfig):
     """LavaLand: demonstrations without lava, evaluation with it.
 
-    The target's weight is anchored (the designer's unit: reaching it is worth about 1); see
-    rewunc.stages.StudyConfig for every other flag.
+    The target's weight is anchored (the designer's unit: reaching it is worth about 1); the
+    BROIL frontier is drawn on ``lava``. See rewunc.study.config for every other flag.
     """
 
     env: str = "rewunc/LavaLand-v0"
@@ -54,6 +55,7 @@ class LavaLandConfig(stages.StudyConfig):
     anchor_prior: tuple[float, ...] = (1.0, 0.05)
     agents: tuple[str, ...] = AGENTS
     shifts: tuple[str, ...] = ("train", "lava")
+    frontier_shift: str = "lava"
 
 
 FAST = dict(
@@ -66,28 +68,31 @@ SUMMARY = ("goal_rate", "hazard_rate", "timeout_rate", "return", "regret")
 def main(argv=None) -> int:
     cfg, flags = parse_flags(LavaLandConfig, FAST, argv, prog="lavaland")  # refuses bad flags
     env, env_kwargs = cfg.env, cfg.env_options()
-    run = stages.start(STUDY, cfg, flags)
+    run = common.start(STUDY, cfg, flags)
     expert = BoltzmannExpert(beta=cfg.expert_beta)
     cells, frontiers, posteriors = [], [], []
     # fmt: off
     for seed in cfg.seeds:
-        demos = stages.demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
-                                      study=STUDY, gamma=cfg.gamma)
-        posterior = stages.posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
-                                     env_id=env, env_kwargs=env_kwargs)
-        posteriors.append(stages.posterior_row(STUDY, seed, posterior, cfg.ambiguity))
+        demos = common.collect_demonstrations(run, env, env_kwargs, expert, cfg.n_demos, seed,
+                                              study=STUDY, gamma=cfg.gamma)
+        posterior = common.fit_posterior(run, demos, cfg.birl_options(), seed, study=STUDY,
+                                         env_id=env, env_kwargs=env_kwargs)
+        posteriors.append(report.posterior_row(STUDY, seed, posterior, cfg.ambiguity))
         for shift in cfg.shifts:
             layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma, **env_kwargs)
             for agent in cfg.agents:
-                plans = stages.plan(run, agent, posterior, layouts, seed, study=STUDY,
-                                    agent_samples=cfg.agent_samples)
-                cells.append(stages.evaluation(run, plans, layouts, seed, study=STUDY,
-                                               posterior=posterior, alpha=cfg.frontier_alpha))
-        frontiers.append(stages.frontier(run, posterior, layouts, cfg.frontier_lams,
-                                         cfg.frontier_alpha, seed, study=STUDY,
-                                         agent_samples=cfg.agent_samples))
+                plans = tabular.plan_agent(run, agent, posterior, layouts, seed, study=STUDY,
+                                           agent_samples=cfg.agent_samples)
+                cells.append(tabular.evaluation_cell(run, plans, layouts, seed, study=STUDY,
+                                                     posterior=posterior,
+                                                     alpha=cfg.frontier_alpha))
+            if shift == cfg.frontier_shift:
+                frontiers.append(tabular.broil_frontier(run, posterior, layouts,
+                                                        cfg.frontier_lams, cfg.frontier_alpha,
+                                                        seed, study=STUDY,
+                                                        agent_samples=cfg.agent_samples))
     # fmt: on
-    results = stages.aggregate(run, cells, frontiers=frontiers, posteriors=posteriors)
+    results = report.write_tables(run, cells, frontiers=frontiers, posteriors=posteriors)
     figures = plot_run(run.path)
     run.finish("complete")
     print(format_summary(results, SUMMARY))

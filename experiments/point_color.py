@@ -17,22 +17,23 @@ import sys
 from dataclasses import dataclass
 
 from rewunc.config import parse_flags
-from rewunc.continuous_stages import FeatureStudyConfig
 from rewunc.envs.mujoco_lite import PointColor
 from rewunc.envs.mujoco_lite.experts import PointColorExpert
-from rewunc.experiments.point_lava import FAST, run_study
+from rewunc.study.config import DeepFields, FeatureFields, StudyConfig
+from rewunc.study.feature import feature_study
 
 
 @dataclass(frozen=True)
-class PointColorConfig(FeatureStudyConfig):
+class PointColorConfig(DeepFields, FeatureFields, StudyConfig):
     """PointColor: a red sphere in training, a red box and a blue sphere under the shift.
 
     The step cost is anchored (the designer's time cost: preferences between equally long
-    segments cannot see it). See rewunc.continuous_stages.FeatureStudyConfig for every other
-    flag.
+    segments cannot see it). See rewunc.study.config for every other flag.
     """
 
     env: str = "rewunc/PointColor-v0"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    birl_beta: float = 1.0
     anchor_feature: str = "step"
     anchor_prior: tuple[float, ...] = (-0.02, 0.005)
     deep_agents: tuple[str, ...] = ("BayesMean", "CVaR(alpha=0.9)", "TrueReward")
@@ -40,6 +41,18 @@ class PointColorConfig(FeatureStudyConfig):
     shifts: tuple[str, ...] = ("train", "swap")
 
 
+FAST = dict(
+    seeds=(0,),
+    n_demos=6,
+    n_alternatives=4,
+    n_rollouts=4,
+    n_pairs=60,
+    num_warmup=150,
+    num_samples=150,
+    deep_steps=2048,
+    n_episodes=8,
+    agent_samples=40,
+)
 STUDY = "point_color"
 SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return")
 
@@ -51,7 +64,7 @@ def expert(noise: float, seed) -> PointColorExpert:
 
 def main(argv=None) -> int:
     cfg, flags = parse_flags(PointColorConfig, FAST, argv, prog="point_color")  # refuses bad flags
-    return run_study(cfg, flags, study=STUDY, expert=expert, summary=SUMMARY)
+    return feature_study(STUDY, cfg, flags, expert=expert, summary=SUMMARY)
 
 
 if __name__ == "__main__":

@@ -18,25 +18,25 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rewunc import continuous_stages, deep_stages, stages
 from rewunc.config import parse_flags
-from rewunc.continuous_stages import FeatureStudyConfig
-from rewunc.deep_stages import DeepTask
 from rewunc.envs.mujoco_lite import PointLava
 from rewunc.envs.mujoco_lite.experts import PointLavaExpert
-from rewunc.evaluate import EvalLayouts
+from rewunc.study.config import DeepFields, FeatureFields, StudyConfig
+from rewunc.study.feature import feature_study
 
 
 @dataclass(frozen=True)
-class PointLavaConfig(FeatureStudyConfig):
+class PointLavaConfig(DeepFields, FeatureFields, StudyConfig):
     """PointLava: preferences and demonstrations without lava, deep agents with it.
 
     The target's weight is anchored (the designer's unit; it also pins the constant of the
-    one-hot terrain, which segment preferences cannot see). See
-    rewunc.continuous_stages.FeatureStudyConfig for every other flag.
+    one-hot terrain, which segment preferences cannot see). See rewunc.study.config for every
+    other flag.
     """
 
     env: str = "rewunc/PointLava-v0"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    birl_beta: float = 1.0
     anchor_feature: str = "target"
     anchor_prior: tuple[float, ...] = (1.0, 0.05)
     deep_agents: tuple[str, ...] = (
@@ -73,44 +73,7 @@ def expert(noise: float, seed) -> PointLavaExpert:
 
 def main(argv=None) -> int:
     cfg, flags = parse_flags(PointLavaConfig, FAST, argv, prog="point_lava")  # refuses bad flags
-    return run_study(cfg, flags, study=STUDY, expert=expert, summary=SUMMARY)
-
-
-def run_study(cfg: FeatureStudyConfig, flags, *, study: str, expert, summary) -> int:
-    """The study, from data to figures (point_color.py runs it too, with its env and expert)."""
-    env, env_kwargs = cfg.env, cfg.env_options()
-    run = stages.start(study, cfg, flags)
-    posteriors, rows, tasks = {}, [], []
-    # fmt: off
-    for seed in cfg.seeds:
-        prefs = choices = None
-        if cfg.data in ("both", "preferences"):
-            prefs = continuous_stages.preferences(run, env, env_kwargs, expert, cfg.rollout_noise,
-                                                  cfg.n_rollouts, cfg.teacher(), cfg.n_pairs,
-                                                  cfg.segment_length, seed, study=study)
-        if cfg.data in ("both", "choices"):
-            demos = stages.demonstrations(run, env, env_kwargs, expert(cfg.demo_noise, seed),
-                                          cfg.n_demos, seed, study=study)
-            choices = continuous_stages.choices(run, env, env_kwargs, demos, cfg.n_alternatives,
-                                                cfg.replay_noise, seed, study=study,
-                                                horizon=cfg.replay_horizon)
-        posteriors[seed] = stages.posterior(run, prefs, cfg.birl_options(), seed, study=study,
-                                            env_id=env, env_kwargs=env_kwargs, choices=choices,
-                                            feature_names=cfg._feature_names)
-        rows.append(stages.posterior_row(study, seed, posteriors[seed]))
-        tasks += [DeepTask(study, seed, spec, env, cfg.deep_env_kwargs(), posteriors[seed])
-                  for spec in cfg.deep_agents]
-    models = deep_stages.deep_agents(run, tasks, settings=cfg.settings(),
-                                     agent_samples=cfg.agent_samples, jobs=cfg.jobs)
-    cells = []
-    for seed in cfg.seeds:
-        for shift in cfg.shifts:
-            layouts = EvalLayouts.draw(env, shift, cfg.n_episodes, seed, cfg.gamma, **env_kwargs)
-            cells += [deep_stages.deep_evaluation(run, models[task.key], task.spec, layouts, seed,
-                                                  study=study, posterior=posteriors[seed])
-                      for task in tasks if task.seed == seed]
-    # fmt: on
-    return deep_stages.conclude(run, cells, posteriors=rows, summary=summary)
+    return feature_study(STUDY, cfg, flags, expert=expert, summary=SUMMARY)
 
 
 if __name__ == "__main__":

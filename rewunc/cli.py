@@ -5,6 +5,7 @@ rewunc sweep <experiment> --grid KEY=V1,V2 --seeds S ... [options]   an experime
                                     of settings and seeds, locally or on Ray (rewunc.sweep)
 rewunc plot RUN_DIR                 redraw a run's (or a sweep's) figures from its files
 rewunc envs                         every registered env with its shifts and features
+rewunc experiments                  every registered experiment
 rewunc check-env ID [--env-kwargs JSON]   check an env against rewunc's protocol and gymnasium
 """
 
@@ -13,16 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-
-EXPERIMENTS = {
-    "lavaland": "rewunc.experiments.lavaland",
-    "corner_goal": "rewunc.experiments.corner_goal",
-    "color_goal": "rewunc.experiments.color_goal",
-    "deep_lavaland": "rewunc.experiments.deep_lavaland",
-    "deep_corner_goal": "rewunc.experiments.deep_corner_goal",
-    "point_lava": "rewunc.experiments.point_lava",
-    "point_color": "rewunc.experiments.point_color",
-}
 
 
 def _envs() -> int:
@@ -42,6 +33,15 @@ def _envs() -> int:
     print(f"{'id':{width[0]}s}  {'shifts':{width[1]}s}  features (true weights)")
     for env_id, shifts, weights in rows:
         print(f"{env_id:{width[0]}s}  {shifts:{width[1]}s}  {weights}")
+    return 0
+
+
+def _experiments() -> int:
+    from rewunc.experiments import REGISTRY
+
+    width = max(len(name) for name in REGISTRY)
+    for name, record in REGISTRY.items():
+        print(f"{name:{width}s}  {record.about}")
     return 0
 
 
@@ -141,7 +141,7 @@ def _sweep_parser(sub) -> None:
         "figure. Other flags go to every cell (e.g. --fast; see rewunc run EXPERIMENT --help).",
         allow_abbrev=False,
     )
-    sweep.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    sweep.add_argument("experiment", help="a registered experiment (rewunc experiments lists them)")
     sweep.add_argument(
         "--grid",
         action="append",
@@ -173,21 +173,31 @@ def main(argv=None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment", add_help=False, allow_abbrev=False)
-    run.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    run.add_argument("experiment")
     _sweep_parser(sub)
     plot = sub.add_parser("plot", help="redraw a run's figures from disk", allow_abbrev=False)
     plot.add_argument("run_dir", help="a run folder, or a sweep's (runs/sweeps/NAME)")
     sub.add_parser("envs", help="list the registered environments")
+    sub.add_parser("experiments", help="list the registered experiments")
     check = sub.add_parser(
         "check-env", help="check an environment (protocol, gymnasium, ...)", allow_abbrev=False
     )
     check.add_argument("env_id", help="a registered id, e.g. rewunc/LavaLand-v0 or pkg:Env-v0")
     check.add_argument("--env-kwargs", help="constructor keywords as JSON, e.g. '{\"size\": 6}'")
     args, rest = parser.parse_known_args(argv)
-    if args.command == "run":
-        return importlib.import_module(EXPERIMENTS[args.experiment]).main(rest)
-    if args.command == "sweep":
+    if args.command in ("run", "sweep"):
+        from rewunc.experiments import REGISTRY  # imports the experiments: only when needed
+
+        if args.experiment not in REGISTRY:
+            parser.error(
+                f"argument experiment: invalid choice: {args.experiment!r} (choose from "
+                f"{', '.join(sorted(REGISTRY))})"
+            )
+        if args.command == "run":
+            return REGISTRY[args.experiment].main(rest)
         return _sweep(args, rest)
+    if args.command == "experiments":
+        return _experiments()
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "plot":

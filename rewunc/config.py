@@ -63,6 +63,17 @@ def require_distinct(values: Sequence, field: str) -> None:
     require(len(values) > 0, field, "at least one value", list(values))
 
 
+def field_help(config_cls, name: str) -> str:
+    """The one-line help of field ``name`` (``metadata["help"]``, see
+    :func:`rewunc.study.config.option`): from the first class up the MRO that declares it, so a
+    subclass that only changes a default keeps the help."""
+    for cls in config_cls.__mro__:
+        declared = getattr(cls, "__dataclass_fields__", {}).get(name)
+        if declared is not None and declared.metadata.get("help"):
+            return declared.metadata["help"]
+    return ""
+
+
 def _parse_bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes"):
         return True
@@ -81,16 +92,23 @@ def build_parser(config_cls, prog: str | None = None) -> argparse.ArgumentParser
         hint = hints[f.name]
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        about = field_help(config_cls, f.name)
+        about = f"{about} " if about else ""
         if origin is tuple:
             shown = " ".join(map(str, default))
-            kwargs = dict(nargs="+", type=args[0], help=f"(default: {shown})")
+            kwargs = dict(nargs="+", type=args[0], help=f"{about}(default: {shown})")
         elif hint is bool:
-            kwargs = dict(type=_parse_bool, help=f"(default: {default})")
+            kwargs = dict(type=_parse_bool, help=f"{about}(default: {default})")
         elif origin in (typing.Union, types.UnionType):
             inner = next(a for a in args if a is not type(None))
-            kwargs = dict(type=inner, help=f"(default: {default})")
+            kwargs = dict(type=inner, help=f"{about}(default: {default})")
         else:
-            kwargs = dict(type=hint, help=f"(default: {default})")
+            kwargs = dict(
+                type=hint,
+                help=f"{about}(default: {default!r})"
+                if hint is str
+                else f"{about}(default: {default})",
+            )
         parser.add_argument(flag(f.name), default=default, **kwargs)
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,19 @@ class RewardPosterior:
 
     def std(self) -> np.ndarray:
         return self.weights.std(0, ddof=1)
+
+    def thin(self, n: int) -> RewardPosterior:
+        """``n`` draws evenly spaced over the (chain-major) draws; itself if it has no more."""
+        if n >= self.n_samples:
+            return self
+        idx = np.linspace(0, self.n_samples - 1, n).round().astype(int)
+        return dataclasses.replace(
+            self,
+            weights=self.weights[idx],
+            chain=self.chain[idx],
+            beta=None if self.beta is None else self.beta[idx],
+            log_density=None if self.log_density is None else self.log_density[idx],
+        )
 
     def credible_interval(self, mass: float = 0.9) -> np.ndarray:
         """Equal-tailed intervals [K, 2] holding ``mass`` of each weight's marginal."""

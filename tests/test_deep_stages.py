@@ -18,7 +18,6 @@ import gymnasium as gym  # noqa: E402
 import torch as th  # noqa: E402
 
 import rewunc  # noqa: E402,F401
-from rewunc import deep_stages  # noqa: E402
 from rewunc.agents.deep import DeepAgentError, RiskAversePPO  # noqa: E402
 from rewunc.agents.deep.train import (  # noqa: E402
     DeepSettings,
@@ -37,6 +36,8 @@ from rewunc.evaluate import EvalLayouts, evaluate  # noqa: E402
 from rewunc.planning import feature_expectations  # noqa: E402
 from rewunc.posterior import RewardPosterior  # noqa: E402
 from rewunc.risk import broil  # noqa: E402
+from rewunc.study import deep as deep_stages  # noqa: E402
+from rewunc.study.report import exactness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "rewunc/LavaLand-v0"
@@ -264,7 +265,7 @@ def test_exactness_table_by_hand():
             "pooled_random_objective": -0.4,
         }
     )
-    row = deep_stages.exactness(episodes).iloc[0]
+    row = exactness(episodes).iloc[0]
     assert np.isclose(row["gap"], 0.15)
     assert np.isclose(row["normalised_gap"], 0.15 / 1.75)
     assert row["normalised_gap_lo"] <= row["normalised_gap"] <= row["normalised_gap_hi"]
@@ -272,7 +273,7 @@ def test_exactness_table_by_hand():
     assert np.isclose(row["pooled_gap"], 0.4) and np.isclose(row["pooled_normalised_gap"], 0.2)
     assert np.isnan(row["pooled_normalised_gap_lo"])  # one seed: no interval for one LP
     other = episodes.assign(seed=1, objective=episodes["optimum"], pooled_objective=1.6)
-    row = deep_stages.exactness(pd.concat([episodes, other])).iloc[0]
+    row = exactness(pd.concat([episodes, other])).iloc[0]
     assert row["seeds"] == 2 and "Student-t over 2 seeds" in row["interval"]
     assert np.isclose(row["normalised_gap"], 0.15 / 1.75 / 2)  # the mean over seeds
     assert np.isclose(row["pooled_normalised_gap"], 0.1)

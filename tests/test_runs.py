@@ -202,7 +202,7 @@ def test_rewunc_and_the_flagship_need_neither_torch_nor_sb3():
         "        if name.split('.')[0] in ('torch', 'stable_baselines3'):\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import rewunc, rewunc.stages, rewunc.plots, rewunc.agents, rewunc.envs\n"
+        "import rewunc, rewunc.study.tabular, rewunc.plots, rewunc.agents, rewunc.envs\n"
         "from rewunc.experiments import lavaland, corner_goal, color_goal\n"
         "import gymnasium as gym\n"
         "gym.make('rewunc/LavaLand-v0')\n"
@@ -225,6 +225,7 @@ def test_the_flagship_runs_on_a_users_gridworld(tmp_path, monkeypatch, capsys):
     args = ["run", "lavaland", "--fast", "--quiet", "--out", str(tmp_path)]
     args += ["--env", "ice_pond:ice_pond/IcePond-v0", "--anchor-feature", "goal"]
     args += ["--shifts", "train", "thin_ice", "--agents", "BayesMean", "CVaR(alpha=0.9)"]
+    args += ["--frontier-shift", "thin_ice"]  # lavaland draws it on lava by default
     assert main(args + ["--n-episodes", "4"]) == 0
     results = pd.read_csv(tmp_path / "lavaland" / "fast" / "results.csv")
     assert set(results["env"]) == {"ice_pond:ice_pond/IcePond-v0"}
