@@ -243,7 +243,7 @@ def test_killed_sweep_resumes_losing_and_redoing_nothing(local, tmp_path):
 
 
 def test_failing_cells_do_not_stop_the_others(tmp_path, monkeypatch):
-    from rewunc import sweep as module
+    from rewunc.sweep import backends as module
 
     calls = []
 
@@ -289,7 +289,8 @@ def _write_lock(folder: Path, pid: int, host: str | None = None, **extra) -> Pat
 def fake_cells(monkeypatch):
     """Cells that finish at once, "complete", and tables not written: the driver's own work.
     Returns the cells run, each with the lock's contents seen while it ran."""
-    from rewunc import sweep as module
+    from rewunc.runs import Run
+    from rewunc.sweep import backends, driver
 
     ran = []
 
@@ -298,9 +299,9 @@ def fake_cells(monkeypatch):
         ran.append((argv[argv.index("--name") + 1], json.loads((folder / LOCK_FILE).read_text())))
         return {"code": 0, "seconds": 0.0, "stderr": "", "host": socket.gethostname()}
 
-    monkeypatch.setattr(module, "run_cell", run_cell)
-    monkeypatch.setattr(module, "_complete", lambda folder: any(c[0] == folder.name for c in ran))
-    monkeypatch.setattr(module, "collect", lambda path, sweep=None: None)
+    monkeypatch.setattr(backends, "run_cell", run_cell)
+    monkeypatch.setattr(Run, "is_complete", lambda run: any(c[0] == run.path.name for c in ran))
+    monkeypatch.setattr(driver, "collect", lambda path, sweep=None: None)
     return ran
 
 
@@ -355,7 +356,7 @@ def test_a_dead_drivers_lock_is_taken_over(tmp_path, capsys, fake_cells):
 
 @pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="Linux /proc only")
 def test_pids_are_judged_in_their_own_namespace_and_a_reused_pid_is_stale(tmp_path, fake_cells):
-    from rewunc.sweep import _pid_namespace, _process_start, _stale
+    from rewunc.sweep.lock import _pid_namespace, _process_start, _stale
 
     path = run_sweep(_sweep(), tmp_path, "s", quiet=True)
     dead = subprocess.Popen(["true"])
@@ -377,7 +378,7 @@ def test_pids_are_judged_in_their_own_namespace_and_a_reused_pid_is_stale(tmp_pa
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_the_lock_is_released_when_the_driver_fails(tmp_path, monkeypatch, error):
-    from rewunc import sweep as module
+    from rewunc.sweep import backends as module
 
     def run_cell(experiment, argv, devices=1):
         assert (tmp_path / "sweeps" / "s" / LOCK_FILE).is_file()
