@@ -32,10 +32,11 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-from scipy import stats
 
+from rewunc import planning
 from rewunc.protocol import OUTCOMES, feature_names, is_tabular
 from rewunc.rollout import as_actor, run_episode
+from rewunc.stats import bootstrap_interval, t_interval, wilson_interval
 
 RATES = {
     "goal_rate": ("goal",),
@@ -46,7 +47,6 @@ RATES = {
 }
 VALUES = ("return", "regret")
 METRICS = (*RATES, *VALUES)
-LEVEL = 0.95
 
 
 def stable_seed(*parts) -> list[int]:
@@ -102,8 +102,6 @@ class EvalLayouts:
         """Draw ``n_episodes`` reset seeds from (seed, env, shift); where the env is tabular,
         solve each layout for the Oracle. ``shift`` None or "train" is the training
         distribution."""
-        from rewunc.agents.tabular import Oracle
-
         shift = None if shift in (None, "train") else shift
         if n_episodes < 1:
             raise ValueError(f"n_episodes: expected >= 1, got {n_episodes}")
@@ -119,7 +117,7 @@ class EvalLayouts:
                 env.reset(seed=int(s))
                 mdp = env.unwrapped.to_mdp(gamma)
                 mdps.append(mdp)
-                values.append(Oracle().plan(mdp).objective)
+                values.append(planning.optimal_value(mdp, mdp.true_weights))
             mdps, values = tuple(mdps), np.array(values)
         env.close()
         return cls(env_id, shift, dict(env_kwargs), seeds, float(gamma), mdps, values)
@@ -181,42 +179,6 @@ def evaluate(
         rows.append(record)
     env.close()
     return rows
-
-
-# ---- intervals ----------------------------------------------------------------------------
-
-
-def wilson_interval(successes: float, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (never zero-width at 0 or 1)."""
-    if n == 0:
-        return np.nan, np.nan
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17
-    hi = 1.0 if successes == n else min(1.0, centre + half)
-    return float(lo), float(hi)
-
-
-def bootstrap_interval(
-    values: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = LEVEL
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` [N]."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return np.nan, np.nan
-    means = values[rng.integers(len(values), size=(n_boot, len(values)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def t_interval(means: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Student-t interval of the mean over replicates (e.g. seeds' means) [R], R >= 2."""
-    means = np.asarray(means, dtype=np.float64)
-    centre, sem = means.mean(), means.std(ddof=1) / np.sqrt(len(means))
-    half = stats.t.ppf(0.5 + level / 2, df=len(means) - 1) * sem
-    return float(centre - half), float(centre + half)
 
 
 def interval_label(n_episodes: int, n_seeds: int, values: Sequence[str] = VALUES) -> str:

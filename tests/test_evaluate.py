@@ -6,15 +6,9 @@ import pytest
 
 from rewunc.agents import Oracle
 from rewunc.agents.tabular import plan_layouts
-from rewunc.evaluate import (
-    EvalLayouts,
-    aggregate,
-    bootstrap_interval,
-    evaluate,
-    t_interval,
-    wilson_interval,
-)
+from rewunc.evaluate import EvalLayouts, aggregate, evaluate
 from rewunc.rollout import TabularPolicy
+from rewunc.stats import t_interval, wilson_interval
 
 
 def _episode(outcome, ret, regret=0.0, agent="a", shift="train"):
@@ -55,28 +49,6 @@ def test_rates_and_means_by_hand():
     assert aggregate(eps) == rows  # seeded: the same intervals every time
 
 
-def test_wilson_interval_by_hand_and_never_degenerate():
-    # 100 hazards in 100 episodes: [0.963, 1], not [1, 1]
-    lo, hi = wilson_interval(100, 100)
-    assert hi == 1.0 and lo == pytest.approx(0.96300, abs=1e-4)
-    lo, hi = wilson_interval(0, 12)
-    assert lo == 0.0 and hi == pytest.approx(0.2425, abs=1e-3)
-    # by hand: p = 0.3, n = 50, z = 1.96
-    z, p, n = 1.959964, 0.3, 50
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert wilson_interval(15, 50) == pytest.approx((centre - half, centre + half))
-
-
-def test_coverage_of_the_wilson_interval():
-    rng = np.random.default_rng(0)
-    p, n = 0.93, 100
-    hits = sum(
-        lo <= p <= hi for lo, hi in (wilson_interval(k, n) for k in rng.binomial(n, p, 2000))
-    )
-    assert 0.92 <= hits / 2000 <= 0.98
-
-
 def test_several_seeds_give_intervals_over_seeds():
     eps = [
         {**_episode("goal" if (s + i) % 3 else "hazard", float(s), 0.0), "seed": s, "episode": i}
@@ -88,17 +60,6 @@ def test_several_seeds_give_intervals_over_seeds():
     means = [np.mean([float(e["return"]) for e in eps if e["seed"] == s]) for s in range(3)]
     assert (row["return_lo"], row["return_hi"]) == pytest.approx(t_interval(means))
     assert row["return_lo"] < 1.0 < row["return_hi"]
-
-
-def test_bootstrap_interval_covers_a_known_mean():
-    rng = np.random.default_rng(0)
-    hits = 0
-    for _ in range(200):
-        x = rng.normal(3.0, 1.0, size=60)
-        lo, hi = bootstrap_interval(x, rng, n_boot=500)
-        hits += lo <= 3.0 <= hi
-    assert 0.88 <= hits / 200 <= 0.99  # nominal 95%, percentile bootstrap at n=60
-    assert bootstrap_interval(np.full(5, 2.0), rng) == (2.0, 2.0)
 
 
 def test_unknown_outcome_is_refused():

@@ -18,7 +18,6 @@ convention of :mod:`rewunc.risk` (confidence level in (0, 1]; α = 1 is the wors
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from rewunc import planning
+from rewunc.agents.specs import parse_spec
 from rewunc.io import CorruptFileError, read_npz, write_npz
 from rewunc.mdp import TabularMDP
 from rewunc.posterior import RewardPosterior
@@ -322,38 +322,18 @@ AGENTS = {
     "Oracle": Oracle,
 }
 
-_SPEC = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
-
 
 def make_agent(spec: str):
     """Build an agent from a name such as ``"BayesMean"``, ``"CVaR(alpha=0.9)"`` or
-    ``"BROIL(lam=0.5, alpha=0.95)"``; unknown names and parameters are refused clearly."""
-    m = _SPEC.match(spec)
-    if not m or m.group(1) not in AGENTS:
-        raise AgentError(
-            f"agent {spec!r}: expected one of {sorted(AGENTS)}, e.g. 'CVaR(alpha=0.9)'"
-        )
-    cls = AGENTS[m.group(1)]
-    kwargs = {}
-    for part in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
-        key, sep, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or key not in cls.__dataclass_fields__:
-            raise AgentError(
-                f"agent {spec!r}: unknown parameter {part!r}; "
-                f"{cls.__name__} takes {sorted(cls.__dataclass_fields__)}"
-            )
-        if key in kwargs:
-            raise AgentError(f"agent {spec!r}: {key} is given twice")
-        if key == "regret":
-            if value.lower() not in ("true", "false"):
-                raise AgentError(f"agent {spec!r}: regret={value!r}: expected true or false")
-            kwargs[key] = value.lower() == "true"
-            continue
-        try:
-            kwargs[key] = float(value)
-        except ValueError as err:
-            raise AgentError(f"agent {spec!r}: {key}={value!r} is not a number") from err
+    ``"BROIL(lam=0.5, alpha=0.95)"`` (:mod:`rewunc.agents.specs`); unknown names and parameters
+    are refused clearly."""
+    name, kwargs = parse_spec(
+        spec,
+        {n: cls.__dataclass_fields__ for n, cls in AGENTS.items()},
+        error=AgentError,
+        flags=("regret",),
+    )
+    cls = AGENTS[name]
     try:
         return cls(**kwargs)
     except ValueError as err:

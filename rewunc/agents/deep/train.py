@@ -30,7 +30,6 @@ RiskAversePPO: they are refused with SAC.
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -47,11 +46,11 @@ from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
 from rewunc.agents.deep.risk_ppo import RiskAversePPO
+from rewunc.agents.specs import parse_spec
 from rewunc.risk import RiskError, check_alpha, check_lam
 
 PREFIX = "Deep "
 ALGORITHMS = ("ppo", "sac")
-_SPEC = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
 # name -> (parameters with defaults, learner kind)
 DEEP_AGENTS: dict[str, tuple[dict[str, float], str]] = {
     "BayesMean": ({}, "risk"),
@@ -188,28 +187,11 @@ class DeepAgent:
 def deep_agent(spec: str) -> DeepAgent:
     """Parse a deep-agent spec (see the module docstring); unknown names, unknown or repeated
     parameters and out-of-range values are refused with a :class:`DeepAgentError` naming them."""
-    m = _SPEC.match(str(spec))
-    if not m or m.group(1) not in DEEP_AGENTS:
-        raise DeepAgentError(
-            f"deep agent {spec!r}: expected one of {sorted(DEEP_AGENTS)}, e.g. 'CVaR(alpha=0.9)'"
-        )
-    base = m.group(1)
+    base, given = parse_spec(
+        spec, {n: d for n, (d, _) in DEEP_AGENTS.items()}, what="deep agent", error=DeepAgentError
+    )
     defaults, kind = DEEP_AGENTS[base]
-    params = dict(defaults)
-    given: set[str] = set()
-    for part in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
-        key, sep, value = (s.strip() for s in part.partition("="))
-        if not sep or key not in defaults:
-            raise DeepAgentError(
-                f"deep agent {spec!r}: unknown parameter {part!r}; {base} takes {sorted(defaults)}"
-            )
-        if key in given:
-            raise DeepAgentError(f"deep agent {spec!r}: {key} is given twice")
-        given.add(key)
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise DeepAgentError(f"deep agent {spec!r}: {key}={value!r} is not a number") from None
+    params = {**defaults, **given}
     try:
         if "alpha" in params:
             check_alpha(params["alpha"])
