@@ -31,7 +31,6 @@ def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool 
 
     Only policy kwargs that are JSON or a features extractor of :data:`EXTRACTORS` are saved.
     """
-    from safetensors.torch import save_model
 
     path = Path(path)
     algorithm = type(model).__name__
@@ -63,13 +62,28 @@ def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool 
         config["risk"] = {"lam": model.lam, "alpha": model.alpha, "basis": model.critic_basis_kind}
         arrays = {"weights": model.posterior_weights, "probs": model.probs}
         write_npz(path / "posterior.npz", arrays, force=force)
-    # save_model, not save_file: SB3 policies share one features extractor between the actor
-    # and the critic, and safetensors stores such shared tensors once
     atomic_write(
-        path / "policy.safetensors", lambda tmp: save_model(model.policy, tmp), force=force
+        path / "policy.safetensors", lambda tmp: _save_policy(model.policy, tmp), force=force
     )
     write_json(path / "agent.json", config, force=force)
     return path
+
+
+def _save_policy(policy, filename) -> None:
+    """Write ``policy``'s weights byte for byte the same for the same weights. SB3 policies
+    share one features extractor between actor and critic: each shared tensor is stored once,
+    under its first name in sorted order (``load_model`` maps it back to every name). Not
+    safetensors' ``save_model``: it records the dropped names as metadata, which safetensors
+    serialises from a Rust HashMap in an order that changes from process to process."""
+    from safetensors.torch import save_file
+
+    kept, seen = {}, set()
+    for name, tensor in sorted(policy.state_dict().items()):
+        where = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
+        if where not in seen:
+            seen.add(where)
+            kept[name] = tensor.contiguous()
+    save_file(kept, filename)
 
 
 def load_agent(path, env, *, device: str = "cpu"):
