@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from rewunc.cli import main
+from rewunc.experiments import REGISTRY
 from rewunc.sweep import (
     LOCK_FILE,
     CellsFailed,
@@ -104,6 +105,24 @@ def test_grid_values_and_cell_ids():
         "0",
     )
     assert sweep.cells[2].values == {"gamma": 0.95, "anchor_prior": "1.0 0.05"}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_experiment_defines_a_sweep(name):
+    sweep = define(name, {"n_episodes": [2, 3]}, (0, 1), ["--fast"])
+    assert len(sweep.cells) == 4 and sweep.experiment == name
+    assert {c.values["n_episodes"] for c in sweep.cells} == {2, 3}
+    assert all(
+        c.argv[0] == "--fast" and c.argv[-2:] == ("--seeds", str(c.seed)) for c in sweep.cells
+    )
+
+
+def test_a_feature_study_sweeps_end_to_end(tmp_path):
+    """point_color: a FeatureStudyConfig experiment (once refused by the sweep) runs as cells."""
+    path = run_sweep(define("point_color", (), (0,), ["--fast"]), tmp_path, "s", quiet=True)
+    results = pd.read_csv(path / "results.csv")
+    assert set(results["shift"]) >= {"train"} and len(results) > 0
+    assert (path / "cells" / "point_color").is_dir()
 
 
 @pytest.mark.parametrize(
