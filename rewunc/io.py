@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,11 +40,44 @@ def atomic_write(
     return path
 
 
+# what _temp_file names: .<name>.<host>-<pid>-<random><suffix>
+_TEMPORARY = re.compile(r"^\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{12}(\.[^.]*)?$")
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writers killed mid-write left under ``folder``: those
+    :func:`atomic_write` named on this host for a process that is gone; returns them. A live
+    writer's (another process sharing the run, another host) are kept."""
+    host, found = _host(), []
+    for p in Path(folder).rglob(".*"):
+        m = _TEMPORARY.match(p.name)
+        if m and m["host"] == host and not _alive(int(m["pid"])) and p.is_file():
+            p.unlink(missing_ok=True)
+            found.append(p)
+    return found
+
+
 def _temp_file(path: Path) -> Path:
-    """A new empty ``.<name>.<random><suffix>`` beside ``path``, with ordinary permissions
+    """A new empty ``.<name>.<host>-<pid>-<random><suffix>`` beside ``path`` (the writer named,
+    so that :func:`remove_temporaries` knows a dead one's), with ordinary permissions
     (0o666 & ~umask, as ``open`` gives; ``tempfile.mkstemp`` would give 0o600)."""
+    writer = f"{_host()}-{os.getpid()}"
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{path.suffix}")
+        tmp = path.with_name(f".{path.name}.{writer}-{secrets.token_hex(6)}{path.suffix}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:

@@ -38,8 +38,9 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from rewunc.io import atomic_write, write_json
+from rewunc.io import atomic_write, remove_temporaries, write_json
 from rewunc.provenance import provenance
+from rewunc.runtime import check_interrupt
 
 CONFIG = "config.json"
 STAGES = "stages"
@@ -173,6 +174,7 @@ class Run:
                 f"restore the file(s), or delete {', '.join(markers)} to redo the stage(s), or "
                 "start over with --force"
             )
+        remove_temporaries(path)  # a dead writer's half-written files are not results
         return run
 
     # ---- stages -------------------------------------------------------------------------
@@ -283,6 +285,7 @@ class Run:
                 for f in files:
                     self.claim(key, f)
                 extra = write(*paths) or {}
+                check_interrupt()  # a Ctrl-C that the work swallowed: the stage is not done
                 self.finish(key, files, inputs=inputs, **info, **extra)
             # safe while a waiter holds the old file open: it finds the stage finished
             lock.unlink(missing_ok=True)

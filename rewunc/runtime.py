@@ -7,8 +7,11 @@ a stage."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 _DEVICES: int | None = None
+_INTERRUPTED = False
 
 
 def host_devices(n: int) -> int:
@@ -44,3 +47,30 @@ def die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:  # the parent died before the request took effect
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def remember_interrupts() -> None:
+    """Make Ctrl-C stick, once per process (main thread; a handler set by the user is kept).
+
+    Python prints and drops an exception raised inside a garbage-collector callback, and JAX
+    registers one: a KeyboardInterrupt that lands there is lost and the run goes on as if no key
+    were pressed. This handler raises KeyboardInterrupt as Python's does and also remembers it,
+    so :func:`check_interrupt` (called between stages and during deep training) raises it
+    again."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def handler(signum, frame):
+        global _INTERRUPTED
+        _INTERRUPTED = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed in this process (even if it was lost)."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt("interrupted")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rewunc import io
 from rewunc.io import write_json, write_npz, write_text
 from rewunc.runs import Run, RunError, open_run, slug
 
@@ -356,3 +357,20 @@ def test_out_that_is_a_file_is_refused_cleanly(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(RunError, match="cannot create the run"):
         Run.start(tmp_path / "afile", "exp", "a", {})
+
+
+def test_resuming_removes_what_a_killed_writer_left_half_written(tmp_path):
+    run = Run.start(tmp_path, "exp", "a", {"x": 1})
+    run.produce("s", ["f.txt"], lambda p: write_text(p, "done", force=True) and None)
+    (run.path / "figures").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    host = io._host()
+    leftover = run.path / "figures" / f".outcomes.png.{host}-{dead}-0123456789ab.png"
+    leftover.write_bytes(b"")  # as atomic_write names a temporary file: this one's writer died
+    live = run.path / f".results.csv.{host}-{os.getpid()}-0123456789ab.csv"  # a live writer's
+    kept = [live, run.path / ".notes", run.path / "stages" / ".s.json.lock"]
+    for p in kept:
+        p.write_text("mine")
+    Run.start(tmp_path, "exp", "a", {"x": 1}, resume=True)
+    assert not leftover.exists() and all(p.exists() for p in kept)

@@ -20,7 +20,7 @@ from rewunc.data import Demonstrations, Preferences, TrajectoryChoices
 from rewunc.posterior import RewardPosterior
 from rewunc.rollout import collect
 from rewunc.runs import Run, RunError, slug
-from rewunc.runtime import host_devices
+from rewunc.runtime import host_devices, remember_interrupts
 from rewunc.study.config import EXECUTION_ONLY
 
 # diagnostics that measure the machine, not the posterior: kept in the stage's marker
@@ -46,6 +46,7 @@ def start(experiment: str, config, flags) -> Run:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
     host_devices(config.num_chains)
+    remember_interrupts()
     return run
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from rewunc.io import write_text
+from rewunc.io import remove_temporaries, write_text
 from rewunc.provenance import provenance
 from rewunc.runs import Run
 from rewunc.sweep import backends
@@ -144,7 +144,10 @@ def _open(path: Path, sweep: Sweep, *, resume: bool, force: bool) -> dict:
                     f"{path}: cannot resume with a different sweep (differs in {differs}); use "
                     "another --name, or --force"
                 )
-            return take_lock(path)
+            lock = take_lock(path)
+            # a killed driver's (or its dead workers') half-written files
+            remove_temporaries(path)
+            return lock
         if not force:
             raise SweepError(
                 f"{path} already holds a sweep; pass --resume to continue it or --force to "

@@ -48,6 +48,7 @@ from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
 from rewunc.agents.deep.risk_ppo import RiskAversePPO
 from rewunc.agents.specs import parse_spec
 from rewunc.risk import RiskError, check_alpha, check_lam
+from rewunc.runtime import check_interrupt
 
 PREFIX = "Deep "
 ALGORITHMS = ("ppo", "sac")
@@ -293,7 +294,8 @@ def train_agent(
             venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     model.set_logger(quiet_logger(verbose))
-    model.learn(settings.steps, callback=callback)
+    callbacks = [StopOnInterrupt()] + ([callback] if callback is not None else [])
+    model.learn(settings.steps, callback=callbacks)
     return model
 
 
@@ -338,6 +340,15 @@ def greedy(probs: np.ndarray) -> np.ndarray:
     out = np.zeros_like(probs)
     out[np.arange(len(probs)), probs.argmax(axis=1)] = 1.0
     return out
+
+
+class StopOnInterrupt(BaseCallback):
+    """Stop training at the next step once Ctrl-C was pressed, even if the KeyboardInterrupt
+    was lost inside a garbage-collector callback (:func:`rewunc.runtime.remember_interrupts`)."""
+
+    def _on_step(self) -> bool:
+        check_interrupt()
+        return True
 
 
 class GoalRateCallback(BaseCallback):
