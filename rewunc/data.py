@@ -25,6 +25,7 @@ from rewunc.mdp import TabularMDP
 DEMOS_FORMAT = "rewunc.demonstrations.v2"
 PREFERENCES_FORMAT = "rewunc.preferences.v1"
 CHOICES_FORMAT = "rewunc.choices.v1"
+NORMALISERS = ("sampled", "choice_set")
 
 
 class DataError(ValueError):
@@ -377,8 +378,7 @@ class Preferences:
 class TrajectoryChoices:
     """Demonstrated trajectories, each with alternatives from the same start, as feature counts.
 
-    The statistic of the MDP-free demonstration likelihood (:mod:`rewunc.birl.choice`): the
-    demonstrator chose ``chosen[n]`` from {chosen[n]} ∪ alternatives[n].
+    The statistic of the MDP-free demonstration likelihoods (:mod:`rewunc.birl.choice`).
 
     Attributes:
         chosen: float [N, K], Φ = Σ_t γ^t φ_t of each demonstrated trajectory.
@@ -386,6 +386,12 @@ class TrajectoryChoices:
         feature_names: K names.
         env_id: the environment the trajectories came from.
         gamma: the γ of Φ (1.0: undiscounted feature sums).
+        normaliser: ``"sampled"``: the alternatives are draws from a proposal that ignores the
+            demonstration, and estimate the partition function with importance weights
+            ``log_weights`` (the reference-tilted model); ``"choice_set"``: the demonstrator
+            chose ``chosen[n]`` from {chosen[n]} ∪ alternatives[n] (the perturbation contrast).
+        log_weights: float [N, J], log(reference / proposal density) of each alternative
+            (zeros, the default, when the proposal is the reference; unused by "choice_set").
     """
 
     chosen: np.ndarray
@@ -393,6 +399,8 @@ class TrajectoryChoices:
     feature_names: tuple[str, ...]
     env_id: str = ""
     gamma: float = 1.0
+    normaliser: str = "choice_set"
+    log_weights: np.ndarray | None = None
 
     def __post_init__(self):
         chosen = np.asarray(self.chosen, dtype=np.float64)
@@ -409,6 +417,18 @@ class TrajectoryChoices:
             raise DataError("choices: feature counts contain NaN or inf")
         if not 0.0 < self.gamma <= 1.0:
             raise DataError(f"choices: gamma: expected a discount in (0, 1], got {self.gamma!r}")
+        if self.normaliser not in NORMALISERS:
+            raise DataError(
+                f"choices: normaliser: expected one of {NORMALISERS}, got {self.normaliser!r}"
+            )
+        logw = np.zeros(alts.shape[:2]) if self.log_weights is None else self.log_weights
+        logw = np.asarray(logw, dtype=np.float64)
+        if logw.shape != alts.shape[:2] or not np.isfinite(logw).all():
+            raise DataError(
+                f"choices: log_weights: expected finite values of shape {alts.shape[:2]}, "
+                f"got {logw.shape}"
+            )
+        object.__setattr__(self, "log_weights", logw)
         object.__setattr__(self, "chosen", chosen)
         object.__setattr__(self, "alternatives", alts)
         object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
@@ -426,6 +446,8 @@ class TrajectoryChoices:
             "gamma": np.array(self.gamma),
             "chosen": self.chosen,
             "alternatives": self.alternatives,
+            "normaliser": np.array(self.normaliser),
+            "log_weights": self.log_weights,
         }
         return write_npz(path, arrays, force=force)
 
@@ -443,6 +465,9 @@ class TrajectoryChoices:
                 tuple(str(x) for x in d["feature_names"]),
                 str(d["env_id"]),
                 float(d["gamma"]),
+                # files from before the sampled normaliser are choice sets
+                str(d.get("normaliser", "choice_set")),
+                d.get("log_weights"),
             )
         except (DataError, TypeError, ValueError) as err:
             raise DataError(f"{path}: {err}") from err

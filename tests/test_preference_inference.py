@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import Drift
-from scipy.special import log_softmax
+from scipy.special import log_softmax, logsumexp
 from scipy.stats import chisquare
 
 from rewunc.birl import (
@@ -21,9 +21,12 @@ from rewunc.birl import (
     choice_log_likelihood,
     perturbed_replays,
     preference_log_likelihood,
+    reference_rollout,
+    reference_rollouts,
     replay,
 )
 from rewunc.data import DataError, Preferences, Trajectory, TrajectoryChoices
+from rewunc.envs.gridworld import GridWorld, Layout
 from rewunc.experts import (
     BoltzmannExpert,
     PreferenceTeacher,
@@ -194,8 +197,16 @@ def test_likelihoods_match_their_formulas():
     chosen, alts = rng.normal(size=(5, 3)), rng.normal(size=(5, 4, 3))
     u = 2.0 * np.concatenate([chosen[:, None], alts], axis=1) @ w
     expected = log_softmax(u, axis=1)[:, 0].sum()
-    got = choice_log_likelihood(ChoiceData(jnp.asarray(chosen), jnp.asarray(alts)), w, 2.0)
-    assert float(got) == pytest.approx(expected, rel=1e-5)
+    zeros = jnp.zeros(alts.shape[:2])
+    in_set = ChoiceData(jnp.asarray(chosen), jnp.asarray(alts), zeros, jnp.asarray(1.0))
+    assert float(choice_log_likelihood(in_set, w, 2.0)) == pytest.approx(expected, rel=1e-5)
+    # the sampled normaliser: log Ẑ = logsumexp_j(β·w·Φ_j + log q/r) − log J, −log J dropped
+    logw = rng.normal(size=(5, 4))
+    expected = np.sum(2.0 * chosen @ w - logsumexp(2.0 * alts @ w + logw, axis=1))
+    sampled = ChoiceData(
+        jnp.asarray(chosen), jnp.asarray(alts), jnp.asarray(logw), jnp.asarray(0.0)
+    )
+    assert float(choice_log_likelihood(sampled, w, 2.0)) == pytest.approx(expected, rel=1e-5)
 
 
 # ---- simulation-based calibration -----------------------------------------------------------
@@ -224,7 +235,8 @@ def _simulate_choices(rng, beta, n=40, J=4, w=None, seen=(1.0,) * K):
     pick = np.array([rng.choice(J + 1, p=q / q.sum()) for q in p])
     alts = np.stack([np.delete(phi[i], pick[i], axis=0) for i in range(n)])
     chosen = jnp.asarray(phi[np.arange(n), pick], jnp.float32)
-    return w, (None, None, ChoiceData(chosen, jnp.asarray(alts, jnp.float32)))
+    data = ChoiceData(chosen, jnp.asarray(alts, jnp.float32), jnp.zeros((n, J)), jnp.asarray(1.0))
+    return w, (None, None, data)
 
 
 def _posterior_draws(birl, sims, seed):
@@ -369,3 +381,100 @@ def test_choices_on_lavaland_order_dirt_and_grass_and_leave_lava_at_its_prior(la
     dirt, grass, lava = (post.feature_names.index(n) for n in ("dirt", "grass", "lava"))
     assert np.mean(w[:, dirt] > w[:, grass]) > 0.9  # grass costs more than dirt
     assert abs(w[:, lava].mean()) < 0.25 and 0.8 < w[:, lava].std() < 1.2  # never reached
+
+
+# ---- reference rollouts: the sampled normaliser -------------------------------------------
+
+
+class _FeatureRoom(GridWorld):
+    """A 5×5 room whose cells carry fixed random features (every weight direction matters),
+    with short episodes, so that uniform random rollouts cover what a tilted demonstrator
+    does."""
+
+    TILES = ("wall", "floor")
+    FLOOR = "floor"
+    ASCII = {"#": "wall", ".": "floor"}
+    TILE_COLORS = {"wall": (0, 0, 0), "floor": (255, 255, 255)}
+    feature_names = NAMES
+    TRUE_WEIGHTS = (1.0, -0.6, 0.3)
+    TILE_FEATURES: dict = {}
+    DEFAULT_MAX_STEPS = 20
+    _PHI = 0.3 * np.random.default_rng(11).normal(size=(5, 5, K))
+
+    def _generate(self, rng):
+        return Layout(np.ones((5, 5), dtype=np.int8), (int(rng.integers(5)), int(rng.integers(5))))
+
+    def _cell_features(self, layout):
+        return self._PHI
+
+
+def test_reference_rollouts_ignore_the_demonstration_and_round_trip(lavaland, tmp_path):
+    env, demos = lavaland
+    choices = reference_rollouts(env, demos, 5, seed=3)
+    assert choices.normaliser == "sampled" and choices.alternatives.shape == (16, 5, 4)
+    assert not choices.log_weights.any()  # the proposal is the reference
+    # another trajectory from the same starts gets the same alternatives
+    other = [reference_rollout(env, d.layout_seed, np.random.default_rng(i))
+             for i, d in enumerate(demos.trajectories)]  # fmt: skip
+    again = reference_rollouts(env, other, 5, seed=3)
+    np.testing.assert_array_equal(again.alternatives, choices.alternatives)
+    assert not np.array_equal(again.chosen, choices.chosen)
+    loaded = TrajectoryChoices.load(choices.save(tmp_path / "c.npz"))
+    assert loaded.normaliser == "sampled"
+    np.testing.assert_array_equal(loaded.log_weights, choices.log_weights)
+    old = {
+        k: v
+        for k, v in np.load(tmp_path / "c.npz").items()
+        if k not in ("normaliser", "log_weights")
+    }
+    write_npz(tmp_path / "old.npz", old)  # a file from before the sampled normaliser
+    assert TrajectoryChoices.load(tmp_path / "old.npz").normaliser == "choice_set"
+    with pytest.raises(DataError, match="normaliser: expected one of"):
+        TrajectoryChoices(
+            choices.chosen, choices.alternatives, choices.feature_names, normaliser="x"
+        )
+    with pytest.raises(DataError, match="log_weights: expected finite values of shape"):
+        TrajectoryChoices(choices.chosen, choices.alternatives, choices.feature_names,
+                          normaliser="sampled", log_weights=np.zeros((16, 4)))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_on_env_rollouts():
+    """SBC of the construction the pipeline uses, on data made by the env: each replicate's
+    demonstrations are drawn from the model by importance resampling of a pool of reference
+    rollouts (exact as the pool grows), and the fit sees fresh reference rollouts from
+    :func:`reference_rollouts`. The R replicates are independent blocks of one NUTS run."""
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
+
+    R, N, P, J = 60, 8, 600, 300  # replicates, starts, SIR pool, alternatives
+    env, rng = _FeatureRoom(), np.random.default_rng(0)
+    pools = [[reference_rollout(env, s, np.random.default_rng([99, s, p])) for p in range(P)]
+             for s in range(N)]  # fmt: skip
+    phi = np.array([[t.discounted_feature_counts(1.0) for t in pool] for pool in pools])
+    w_true = rng.normal(size=(R, K))  # the model's prior
+    chosen = np.zeros((R, N, K))
+    for r in range(R):
+        for n in range(N):
+            u = phi[n] @ w_true[r]
+            chosen[r, n] = phi[n, rng.choice(P, p=np.exp(u - u.max()) / np.exp(u - u.max()).sum())]
+    alts = reference_rollouts(env, [pool[0] for pool in pools], J, seed=5).alternatives
+    data = ChoiceData(
+        jnp.asarray(chosen, jnp.float32),
+        jnp.asarray(np.broadcast_to(alts, (R, *alts.shape)), jnp.float32),
+        jnp.zeros((R, N, J)),
+        jnp.zeros(R),
+    )
+
+    def model(data):
+        w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([R, K]).to_event(2))
+        loglik = jax.vmap(lambda d, w: choice_log_likelihood(d, w, 1.0))(data, w)
+        numpyro.factor("choices", loglik.sum())
+
+    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=50 * L, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0), data, extra_fields=("diverging",))
+    assert int(mcmc.get_extra_fields()["diverging"].sum()) == 0
+    draws = np.asarray(mcmc.get_samples()["w"])[::50]  # [L, R, K]
+    assert (_rank_pvalues(draws, w_true) > 0.01).all()

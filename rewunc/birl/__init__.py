@@ -1,7 +1,8 @@
 """Bayesian inverse reinforcement learning: reward posteriors from demonstrations and preferences.
 
 ``model`` holds the NumPyro model functions, ``infer`` the sampler and diagnostics,
-``choice`` the MDP-free demonstration likelihood (choices against perturbed replays),
+``choice`` the MDP-free demonstration likelihoods (a sampled normaliser from reference rollouts;
+the perturbation contrast),
 ``parameterisation`` how the weights are parameterised (one-hot feature groups), ``sampler`` the
 compile-once NUTS sampler, ``policywalk`` the classic PolicyWalk baseline.
 """
@@ -11,6 +12,8 @@ from rewunc.birl.choice import (
     choice_data,
     choice_log_likelihood,
     perturbed_replays,
+    reference_rollout,
+    reference_rollouts,
     replay,
 )
 from rewunc.birl.infer import (
@@ -43,6 +46,8 @@ __all__ = [
     "PreferenceData",
     "choice_data",
     "choice_log_likelihood",
+    "reference_rollout",
+    "reference_rollouts",
     "default_chain_method",
     "demo_data",
     "demo_log_likelihood",

@@ -1,37 +1,38 @@
-"""A demonstration likelihood that needs no MDP: a trajectory-level Boltzmann choice.
+"""Demonstration likelihoods that need no MDP: a trajectory-level Boltzmann model.
 
-The model. Each demonstrated trajectory τ_n was *chosen* from a choice set
-C_n = {τ_n} ∪ {τ'_n1, …, τ'_nJ} of trajectories from the same start, with
+**The reference-tilted model (``normaliser="sampled"``, :func:`reference_rollouts`; the
+default).** From each start s the demonstrator draws a whole trajectory from a reference
+policy's trajectory distribution q_s tilted by the return,
 
-    p(τ_n | w) = exp(β·w·Φ(τ_n)) / Σ_{τ ∈ C_n} exp(β·w·Φ(τ)),   Φ(τ) = Σ_t γ^t φ_t
+    p(τ | w, s) = q_s(τ) exp(β·w·Φ(τ)) / Z_s(w),   Z_s(w) = E_{τ ~ q_s}[exp(β·w·Φ(τ))],
 
-(γ = 1 by default: undiscounted feature sums, as the preference likelihood uses). With J = 1 it
-is Bradley–Terry between the demonstration and one alternative (Bayesian REX's likelihood).
+Φ(τ) = Σ_t γ^t φ_t (γ = 1 by default). It is maximum-entropy IRL relative to q (the KL-regularised
+optimal trajectory distribution); q(τ_n) does not depend on w and drops out. Z_s is estimated by
+importance sampling (Relative Entropy IRL, Boularias et al. 2011; Guided Cost Learning, Finn et al.
+2016) from J alternatives τ_j drawn at the demonstration's start from a proposal r that does not
+depend on which trajectory was demonstrated:
 
-Where the alternatives come from. :func:`perturbed_replays` replays each demonstration's own
-actions from its reset seed with injected noise (D-REX's noise injection, here used as the
-normaliser's samples, not for ranking): Box actions get Gaussian noise, Discrete actions are
-replaced by a uniform random action with probability = the noise scale, and once the
-demonstration's actions run out the episode is finished with random actions. It needs only the
-simulator and the demonstrations: no demonstrator, no ``to_mdp()``.
+    Ẑ_s(w) = (1/J) Σ_j (q/r)(τ_j) exp(β·w·Φ(τ_j)),   log p(τ_n | w) ≈ β·w·Φ(τ_n) − log Ẑ_s(w).
 
-Assumptions (each one a way the posterior can be wrong):
+Here the proposal is the reference (uniform random actions, so q/r = 1; ``log_weights`` holds
+log q/r for any other proposal). Ẑ is unbiased, log Ẑ is biased low (Jensen: by about
+Var(Ẑ)/2Z², O(1/J)), so the estimated likelihood is consistent as J → ∞ and over-confident at
+small J wherever the alternatives rarely reach what the demonstrations do. What it assumes: the
+start is reproduced from the reset seed (``Trajectory.layout_seed``); the reference covers the
+demonstrator's trajectories; demonstrations are independent. The uniform reference puts more mass
+on short trajectories than counting measure does: soft value iteration's Boltzmann demonstrator is
+this model with a per-step reward of log|A|/β, which a per-step one-hot feature group absorbs.
 
-* The env is deterministic given the reset seed (``Trajectory.layout_seed``) and the actions,
-  so a replay starts where the demonstration started (``verify=True`` replays each one once
-  without noise and refuses when it does not reproduce it).
-* The J alternatives stand in for the partition function over *all* trajectories from that
-  start. They are an unweighted sample of what the perturbations reach, not of the whole
-  trajectory space, so the posterior says how the demonstration differs from its perturbations.
-  A feature that neither the demonstration nor any alternative ever touches (lava in LavaLand's
-  training layouts) does not enter the likelihood: its posterior stays its prior (the Inverse
-  Reward Design property). Behaviour no perturbation tries is neither rewarded nor penalised.
-* The choice sets are drawn independently of w (the noise ignores the reward), so the product
-  over demonstrations is a proper conditional likelihood given the sets; demonstrations are
-  independent choices. An alternative identical to the demonstration (the noise changed nothing
-  that mattered) is kept: the set is a multiset, as a sample of the partition function is.
-* β is fixed (by default 1.0, as for the other likelihoods): only β·w enters, so w carries the
-  scale; inferring β runs along the (β, |w|) ridge (see :mod:`rewunc.birl.model`).
+**The perturbation contrast (``normaliser="choice_set"``, :func:`perturbed_replays`).** Each
+demonstration beside noisy replays *of its own actions* (D-REX's noise injection), with a softmax
+over that set. It is not the likelihood of a demonstrator model: the set depends on which
+trajectory was demonstrated, so the softmax is not a sampled partition function. What it measures
+is how the demonstration differs from its perturbations, a contrastive ranking (T-REX/D-REX style)
+kept for comparison; on PointLava it got terrain costs 20-45× too large.
+
+Both fix β (1.0 by default): only β·w enters, so w carries the scale. A feature that no trajectory
+in a set ever touches does not enter the likelihood: its posterior stays its prior (the Inverse
+Reward Design property).
 """
 
 from __future__ import annotations
@@ -51,17 +52,37 @@ from rewunc.rollout import run_episode
 
 
 class ChoiceData(NamedTuple):
-    """Static-shape choice data: chosen [N, K] and alternatives [N, J, K] feature counts."""
+    """Static-shape choice data: chosen [N, K] and alternatives [N, J, K] feature counts,
+    log_weights [N, J] (log q/r of each alternative) and chosen_in_set (a 0-d array: 1.0 for the
+    perturbation contrast, whose normaliser includes the demonstration; 0.0 for the sampled
+    normaliser)."""
 
     chosen: jax.Array
     alternatives: jax.Array
+    log_weights: jax.Array
+    chosen_in_set: jax.Array
 
 
 def choice_log_likelihood(data: ChoiceData, w: jax.Array, beta):
-    """Σ_n [β·w·Φ_n − logsumexp(β·w·Φ over {Φ_n} ∪ alternatives_n)] (a scalar)."""
+    """Σ_n [β·w·Φ_n − logsumexp_j(β·w·Φ_nj + log_weights_nj)] (a scalar), the demonstration's
+    own term inside the logsumexp for the perturbation contrast; the −log J of Ẑ is dropped (it
+    does not depend on w)."""
     chosen = beta * data.chosen @ w  # [N]
-    every = jnp.concatenate([chosen[:, None], beta * data.alternatives @ w], axis=1)  # [N, 1+J]
+    own = jnp.where(data.chosen_in_set > 0, chosen, -jnp.inf)[:, None]
+    alternatives = beta * data.alternatives @ w + data.log_weights  # [N, J]
+    every = jnp.concatenate([own, alternatives], axis=1)  # [N, 1+J]
     return jnp.sum(chosen - jax.nn.logsumexp(every, axis=1))
+
+
+def normaliser_ess(data: ChoiceData, weights: np.ndarray, beta: float) -> np.ndarray:
+    """Effective sample size (Σω)²/Σω² of the importance weights ω_j = (q/r)(τ_j)·exp(β·w·Φ_j)
+    behind each demonstration's Ẑ(w), at each draw of ``weights`` [M, K]: [M, N], in 1..J. Small
+    values mean a few alternatives carry Ẑ, so log Ẑ is biased low and the posterior is
+    over-confident (more alternatives, or a proposal nearer the demonstrations, fix it)."""
+    u = beta * np.einsum("njk,mk->mnj", np.asarray(data.alternatives), np.asarray(weights))
+    u = u + np.asarray(data.log_weights)[None]
+    v = np.exp(u - u.max(-1, keepdims=True))
+    return v.sum(-1) ** 2 / (v**2).sum(-1)
 
 
 def choice_data(choices: TrajectoryChoices | ChoiceData, n_features: int) -> ChoiceData:
@@ -75,7 +96,10 @@ def choice_data(choices: TrajectoryChoices | ChoiceData, n_features: int) -> Cho
     if choices.chosen.shape[1] != n_features:
         raise DataError(f"choices: {choices.chosen.shape[1]} features, expected {n_features}")
     return ChoiceData(
-        jnp.asarray(choices.chosen, jnp.float32), jnp.asarray(choices.alternatives, jnp.float32)
+        jnp.asarray(choices.chosen, jnp.float32),
+        jnp.asarray(choices.alternatives, jnp.float32),
+        jnp.asarray(choices.log_weights, jnp.float32),
+        jnp.asarray(float(choices.normaliser == "choice_set"), jnp.float32),
     )
 
 
@@ -149,6 +173,82 @@ def replay(
     return run_episode(env, trajectory.layout_seed, act).trajectory
 
 
+def _demonstrations(env: gym.Env, demonstrations, n_alternatives, gamma):
+    """(trajectories, feature names, env id) of ``demonstrations``, after checking them and
+    the arguments every construction shares."""
+    trajs = tuple(
+        demonstrations.trajectories
+        if isinstance(demonstrations, Demonstrations)
+        else demonstrations
+    )
+    if not trajs:
+        raise DataError("demonstrations: expected at least one trajectory, got none")
+    if isinstance(n_alternatives, bool) or not (
+        isinstance(n_alternatives, int | np.integer) and n_alternatives >= 1
+    ):
+        raise DataError(f"n_alternatives: expected an int >= 1, got {n_alternatives!r}")
+    if not 0.0 < gamma <= 1.0:
+        raise DataError(f"gamma: expected a discount in (0, 1], got {gamma!r}")
+    names = feature_names(env)
+    if isinstance(demonstrations, Demonstrations):
+        if demonstrations.feature_names != names:
+            raise DataError(
+                f"demonstrations have features {demonstrations.feature_names}, "
+                f"{env_name(env)} has {names}"
+            )
+        env_id = demonstrations.env_id
+    else:
+        env_id = env.spec.id if env.spec is not None else ""
+    return trajs, names, env_id
+
+
+# ---- alternatives from a reference policy (the sampled normaliser) -----------------------
+
+
+def reference_rollout(
+    env: gym.Env, layout_seed: int, rng: np.random.Generator, scale: float = 1.0
+) -> Trajectory:
+    """One episode of the reference policy from reset seed ``layout_seed``: uniform random
+    actions (Discrete; a bounded Box), else N(0, scale²) clipped to an unbounded Box. It never
+    sees a demonstration, so it is a proposal for the sampled normaliser."""
+    space = env.action_space
+    if not isinstance(space, spaces.Discrete | spaces.Box):
+        raise DataError(
+            f"{env_name(env)}: reference rollouts need a Discrete or Box action space, got {space}"
+        )
+    return run_episode(
+        env, layout_seed, lambda obs, env: _random_action(space, scale, rng)
+    ).trajectory
+
+
+def reference_rollouts(
+    env: gym.Env,
+    demonstrations: Demonstrations | Sequence[Trajectory],
+    n_alternatives: int,
+    seed: int,
+    *,
+    gamma: float = 1.0,
+) -> TrajectoryChoices:
+    """Each demonstration beside ``n_alternatives`` rollouts of the reference policy
+    (:func:`reference_rollout`) from its start: the sampled normaliser of the reference-tilted
+    model (see the module). Alternative j of demonstration i draws from ``default_rng([seed, i,
+    j])``; the alternatives depend on the demonstration only through its reset seed."""
+    trajs, names, env_id = _demonstrations(env, demonstrations, n_alternatives, gamma)
+    alternatives = [
+        [
+            _counts(
+                reference_rollout(env, demo.layout_seed, np.random.default_rng([seed, i, j])),
+                gamma,
+                None,
+            )  # fmt: skip
+            for j in range(n_alternatives)
+        ]
+        for i, demo in enumerate(trajs)
+    ]
+    chosen = np.stack([demo.discounted_feature_counts(gamma) for demo in trajs])
+    return TrajectoryChoices(chosen, np.array(alternatives), names, env_id, gamma, "sampled")
+
+
 def perturbed_replays(
     env: gym.Env,
     demonstrations: Demonstrations | Sequence[Trajectory],
@@ -181,36 +281,14 @@ def perturbed_replays(
             its length alone then separates it from the demonstration (measured on PointLava:
             the posterior kept target and progress at their priors).
     """
-    trajs = tuple(
-        demonstrations.trajectories
-        if isinstance(demonstrations, Demonstrations)
-        else demonstrations
-    )
-    if not trajs:
-        raise DataError("demonstrations: expected at least one trajectory, got none")
-    if isinstance(n_alternatives, bool) or not (
-        isinstance(n_alternatives, int | np.integer) and n_alternatives >= 1
-    ):
-        raise DataError(f"n_alternatives: expected an int >= 1, got {n_alternatives!r}")
+    trajs, names, env_id = _demonstrations(env, demonstrations, n_alternatives, gamma)
     scales = [
         _check_scale(s, env.action_space) for s in np.atleast_1d(np.asarray(noise_scales, float))
     ]
     if not scales:
         raise DataError("noise_scales: expected at least one scale, got none")
-    if not 0.0 < gamma <= 1.0:
-        raise DataError(f"gamma: expected a discount in (0, 1], got {gamma!r}")
     if horizon not in HORIZONS:
         raise DataError(f"horizon: expected one of {HORIZONS}, got {horizon!r}")
-    names = feature_names(env)
-    if isinstance(demonstrations, Demonstrations):
-        if demonstrations.feature_names != names:
-            raise DataError(
-                f"demonstrations have features {demonstrations.feature_names}, "
-                f"{env_name(env)} has {names}"
-            )
-        env_id = demonstrations.env_id
-    else:
-        env_id = env.spec.id if env.spec is not None else ""
     chosen, alternatives = [], []
     for i, demo in enumerate(trajs):
         if verify:
@@ -232,4 +310,6 @@ def perturbed_replays(
                 for j in range(n_alternatives)
             ]
         )
-    return TrajectoryChoices(np.stack(chosen), np.array(alternatives), names, env_id, gamma)
+    return TrajectoryChoices(
+        np.stack(chosen), np.array(alternatives), names, env_id, gamma, "choice_set"
+    )

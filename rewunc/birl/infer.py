@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import NUTS
 
-from rewunc.birl.choice import ChoiceData, choice_data
+from rewunc.birl.choice import ChoiceData, choice_data, normaliser_ess
 from rewunc.birl.model import PRIORS, DemoData, PreferenceData, reward_model
 from rewunc.birl.parameterisation import (
     check_groups,
@@ -364,6 +364,16 @@ class BIRL:
         diag["mean_tree_depth"] = float(np.mean(np.log2(np.asarray(run.num_steps) + 1)))
         diag["mean_steps"] = float(np.mean(run.num_steps))
         diag["step_size"] = run.step_size.tolist()
+        if (
+            c is not None
+            and float(c.chosen_in_set) == 0.0
+            and isinstance(self.config["beta"], float | int)
+        ):
+            ess = normaliser_ess(
+                c, w.reshape(C * N, K)[:: max(1, C * N // 200)], self.config["beta"]
+            )
+            diag["normaliser_ess"] = float(np.median(ess.min(axis=1)))  # worst demo, typical draw
+            diag["n_alternatives"] = int(c.alternatives.shape[1])
         diag["wall_seconds"] = wall
         diag["compile_seconds"] = run.compile_seconds
         diag["run_seconds"] = run.run_seconds
@@ -401,9 +411,13 @@ class BIRL:
 
 
 def warn_if_untrustworthy(
-    posterior: RewardPosterior, max_rhat: float = 1.01, min_ess: float = 400.0
+    posterior: RewardPosterior,
+    max_rhat: float = 1.01,
+    min_ess: float = 400.0,
+    min_normaliser_ess: float = 30.0,
 ) -> list[str]:
-    """Warn (MCMCDiagnosticsWarning) when any R-hat > 1.01, bulk ESS < 400 or divergences > 0."""
+    """Warn (MCMCDiagnosticsWarning) when any R-hat > 1.01, bulk ESS < 400, divergences > 0, or
+    the sampled normaliser's importance weights have an effective sample size < 30."""
     d = posterior.diagnostics
     problems = []
     rhat = np.asarray(d.get("rhat", []), dtype=float)
@@ -414,6 +428,12 @@ def warn_if_untrustworthy(
         problems.append(f"bulk ESS down to {np.nanmin(ess):.0f} < {min_ess:.0f}")
     if d.get("divergences", 0) > 0:
         problems.append(f"{d['divergences']} divergent transitions")
+    if d.get("normaliser_ess", np.inf) < min_normaliser_ess:
+        problems.append(
+            f"the sampled normaliser rests on an effective {d['normaliser_ess']:.1f} of "
+            f"{d['n_alternatives']} alternatives (worst demonstration, median draw): log Ẑ is "
+            "biased low and the posterior over-confident; use more alternatives"
+        )
     if problems:
         warnings.warn(
             "MCMC diagnostics: " + "; ".join(problems) + ". Run longer chains, more "

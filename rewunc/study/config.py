@@ -34,6 +34,7 @@ from rewunc.config import (
     require_int,
     require_number,
 )
+from rewunc.data import NORMALISERS
 from rewunc.protocol import feature_names, is_tabular, shifts
 
 TRAIN = "train"
@@ -220,12 +221,23 @@ class FeatureFields:
     """A study with no MDP: preferences and/or trajectory choices from a scripted expert.
 
     Choices: ``n_demos`` demonstrations with action noise ``demo_noise``, each beside
-    ``n_alternatives`` noisy replays. Preferences: ``n_rollouts`` expert rollouts per noise level,
-    cut into ``n_pairs`` segment pairs labelled by a B-Pref teacher."""
+    ``n_alternatives`` alternatives from its start: reference rollouts that estimate the
+    partition function (``choice_normaliser="sampled"``), or noisy replays of the demonstration
+    (``"choice_set"``, the perturbation contrast; see :mod:`rewunc.birl.choice`).
+    Preferences: ``n_rollouts`` expert rollouts per noise level, cut into ``n_pairs`` segment
+    pairs labelled by a B-Pref teacher."""
 
     data: str = option("both", "the evidence: preferences, choices, or both")
     demo_noise: float = option(0.3, "the demonstrator's action noise (choices)")
-    n_alternatives: int = option(8, "noisy replays beside each demonstration (choices)")
+    # 'choice_set' stays the studies' default for now: the sampled normaliser's uniform
+    # reference never reaches PointLava's target, and its importance weights degenerate (an
+    # effective 1 of 512 alternatives); see rewunc.birl.choice
+    choice_normaliser: str = option(
+        "choice_set",
+        "choices' likelihood: 'sampled' (reference rollouts estimate the partition function) or "
+        "'choice_set' (softmax over the demo and its noisy replays: a contrast, not a model)",
+    )
+    n_alternatives: int = option(8, "alternatives beside each demonstration (choices)")
     replay_noise: tuple[float, ...] = option((0.5, 2.0), "action noise scales of the replays")
     replay_horizon: str = option(
         "demonstration", "replays summed over the demonstration's length, or each 'episode'"
@@ -248,6 +260,8 @@ class FeatureFields:
 
     def _check_fields(self) -> None:
         require(self.data in DATA, "data", f"one of {list(DATA)}", self.data)
+        require(self.choice_normaliser in NORMALISERS, "choice_normaliser",
+                f"one of {list(NORMALISERS)}", self.choice_normaliser)  # fmt: skip
         horizons = ("episode", "demonstration")
         require(self.replay_horizon in horizons, "replay_horizon", f"one of {horizons}",
                 self.replay_horizon)  # fmt: skip

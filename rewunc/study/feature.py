@@ -1,6 +1,6 @@
 """The stages of a study that needs no MDP (the MuJoCo-lite envs, or any env with features):
 
-    demonstrations (a scripted expert) ──► perturbed replays ──► trajectory choices ─┐
+    demonstrations (a scripted expert) ──► reference rollouts ──► trajectory choices ─┐
     rollouts at several noise levels ──► segment pairs ──► B-Pref teacher ──► preferences ─┤
                                                               posterior (NUTS) ◄───────┘
         ──► deep agents (trained where ``deep_train_shift`` says) ──► evaluation on every shift
@@ -32,19 +32,26 @@ def collect_choices(
     seed: int,
     *,
     study: str,
+    normaliser: str = "sampled",
     horizon: str = "demonstration",
 ) -> TrajectoryChoices:
-    """Each demonstration beside ``n_alternatives`` noisy replays of it (the choice sets; see
-    :func:`rewunc.birl.choice.perturbed_replays` for ``horizon``)."""
-    from rewunc.birl.choice import perturbed_replays
+    """Each demonstration beside ``n_alternatives`` alternatives from its start: reference
+    rollouts (``normaliser="sampled"``, :func:`rewunc.birl.choice.reference_rollouts`) or noisy
+    replays of it (``"choice_set"``, :func:`~rewunc.birl.choice.perturbed_replays`, with
+    ``noise_scales`` and ``horizon``)."""
+    from rewunc.birl.choice import perturbed_replays, reference_rollouts
 
     def write(path):
-        run.say(f"[{study} seed {seed}] {n_alternatives} perturbed replays per demonstration")
+        kind = "reference rollouts" if normaliser == "sampled" else "perturbed replays"
+        run.say(f"[{study} seed {seed}] {n_alternatives} {kind} per demonstration")
         env = make_env(env_id, None, env_kwargs)
         try:
-            data = perturbed_replays(
-                env, demos, n_alternatives, noise_scales, seed, horizon=horizon
-            )
+            if normaliser == "sampled":
+                data = reference_rollouts(env, demos, n_alternatives, seed)
+            else:
+                data = perturbed_replays(
+                    env, demos, n_alternatives, noise_scales, seed, horizon=horizon
+                )
         finally:
             env.close()
         data.save(path, force=True)
@@ -114,6 +121,7 @@ def feature_study(experiment: str, cfg, flags, *, expert, summary: Sequence[str]
                                                   seed, study=study)
             choices = collect_choices(run, env, env_kwargs, demos, cfg.n_alternatives,
                                       cfg.replay_noise, seed, study=study,
+                                      normaliser=cfg.choice_normaliser,
                                       horizon=cfg.replay_horizon)
         posteriors[seed] = common.fit_posterior(run, prefs, cfg.birl_options(), seed,
                                                 study=study, env_id=env, env_kwargs=env_kwargs,
