@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rewunc.runtime import process_running
+
 
 class OverwriteError(FileExistsError):
     """Refusing to overwrite an existing result without ``force``."""
@@ -48,14 +50,10 @@ def _host() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
@@ -65,7 +63,7 @@ def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
     host, found = _host(), []
     for p in Path(folder).rglob(".*"):
         m = _TEMPORARY.match(p.name)
-        if m and m["host"] == host and not _alive(int(m["pid"])) and p.is_file():
+        if m and m["host"] == host and not process_running(int(m["pid"])) and p.is_file():
             p.unlink(missing_ok=True)
             found.append(p)
     return found

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -38,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from rewunc.io import atomic_write, remove_temporaries, write_json
+from rewunc.io import atomic_write, remove_temporaries, sha256_file, write_json
 from rewunc.provenance import provenance
 from rewunc.runtime import check_interrupt
 
@@ -241,14 +240,14 @@ class Run:
                 raise RunError(f"stage {key!r} cannot finish: {self.file(relative)} is missing")
             recorded[relative] = {
                 "size": self.file(relative).stat().st_size,
-                "sha256": _sha256(self.file(relative)),
+                "sha256": sha256_file(self.file(relative)),
             }
         used = {}
         for relative in inputs:
             relative = _relative(key, relative)
             if not self.file(relative).is_file():
                 raise RunError(f"stage {key!r} cannot finish: its input {relative} is missing")
-            used[relative] = _sha256(self.file(relative))
+            used[relative] = sha256_file(self.file(relative))
         marker = {"key": key, "finished": time.time(), "files": recorded, **info}
         if used:
             marker["inputs"] = used
@@ -294,12 +293,9 @@ class Run:
     @contextlib.contextmanager
     def _stage_lock(self, key: str):
         lock = self.path / STAGES / f".{_marker_name(key)}.lock"
-        with open(lock, "a") as fh:
+        with open(lock, "a") as fh:  # closing it frees the lock, on success or error
             fcntl.flock(fh, fcntl.LOCK_EX)  # waits while another process computes the stage
-            try:
-                yield lock
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+            yield lock
 
     def claim(self, key: str, relative: str) -> Path:
         """The path stage ``key`` may write: refused if another finished stage owns that file,
@@ -349,14 +345,14 @@ class Run:
                 change = "missing"
             elif (size := path.stat().st_size) != recorded["size"]:
                 change = f"size changed (recorded {recorded['size']} bytes, now {size})"
-            elif _sha256(path) != recorded["sha256"]:
+            elif sha256_file(path) != recorded["sha256"]:
                 change = "sha256 changed (same size, different content)"
             else:
                 continue
             problems.append(f"{relative}: {change} (stage {key!r})")
         for relative, sha in (marker.get("inputs") or {}).items():
             path = self.file(relative)
-            if not path.is_file() or _sha256(path) != sha:
+            if not path.is_file() or sha256_file(path) != sha:
                 problems.append(
                     f"{relative}: changed since stage {key!r} was computed from it (stale)"
                 )
@@ -479,11 +475,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RunError(f"{path}: not valid JSON ({err})") from err
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _plain(value):

@@ -28,6 +28,17 @@ def host_devices(n: int) -> int:
     return _DEVICES
 
 
+def process_running(pid: int) -> bool:
+    """Whether a process ``pid`` runs in this pid namespace (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it runs, as another user
+        return True
+    return True
+
+
 def die_with_parent(parent: int) -> None:
     """In a worker process (a pool's ``initializer``): be killed when ``parent`` dies. A pool
     worker outlives a driver killed by SIGKILL and would finish its task while the resumed

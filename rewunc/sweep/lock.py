@@ -12,6 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
+from rewunc.runtime import process_running
 from rewunc.sweep.grid import SweepError
 
 LOCK_FILE = "driver.lock"  # the running driver's host, pid and start time
@@ -92,12 +93,8 @@ def _stale(holder: dict) -> bool:
     ns = holder.get("pid_ns")
     if ns is not None and ns != _pid_namespace():  # another container's pid: cannot tell
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_running(pid):
         return True
-    except OSError:  # e.g. PermissionError: it runs, as another user
-        return False
     start = holder.get("pid_start")
     return start is not None and _process_start(pid) not in (None, start)
 
