@@ -50,7 +50,15 @@ def _contents(root: Path) -> dict[str, str]:
 
 
 def _markers(root: Path) -> int:
-    return sum(1 for _ in root.glob("**/stages/*.json"))
+    """Stage markers under ``root`` while a sweep writes it: os.walk skips a folder that
+    vanishes mid-walk (a run's ``.new-`` folder renamed into place), where glob raises."""
+    return sum(
+        1
+        for folder, _, names in os.walk(root)
+        if os.path.basename(folder) == "stages"
+        for n in names
+        if n.endswith(".json") and not n.startswith(".")
+    )
 
 
 @pytest.fixture(scope="module")
