@@ -17,6 +17,7 @@ from rewunc.experiments import (
     deep_corner_goal,
     deep_lavaland,
     lavaland,
+    lavaland_robustness,
     point_color,
     point_lava,
 )
@@ -45,6 +46,9 @@ REGISTRY: dict[str, Experiment] = {
     e.name: e
     for e in (
         _record("lavaland", lavaland, lavaland.LavaLandConfig),
+        _record(
+            "lavaland_robustness", lavaland_robustness, lavaland_robustness.LavaLandRobustnessConfig
+        ),
         _record("corner_goal", corner_goal, corner_goal.CornerGoalConfig),
         _record("color_goal", color_goal, color_goal.ColorGoalConfig),
         _record("deep_lavaland", deep_lavaland, deep_lavaland.DeepLavaLandConfig),

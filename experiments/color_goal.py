@@ -56,6 +56,7 @@ class ColorGoalConfig(TabularFields, StudyConfig):
 
 
 FAST = dict(
+    seeds=(0,),
     ps=(0.0, 0.5),
     n_demos=6,
     num_warmup=80,

@@ -57,6 +57,7 @@ class CornerGoalConfig(TabularFields, StudyConfig):
 
 
 FAST = dict(
+    seeds=(0,),
     ps=(0.0, 0.5),
     n_demos=6,
     num_warmup=80,

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from rewunc.agents.tabular import agent_name, make_agent
 from rewunc.config import parse_flags, require
 from rewunc.evaluate import EvalLayouts
-from rewunc.experts import BoltzmannExpert
 from rewunc.study import common, deep, report, tabular
 from rewunc.study.config import DeepFields, StudyConfig, TabularFields, check_ps, option
 
@@ -38,7 +37,7 @@ class DeepCornerGoalConfig(DeepFields, TabularFields, StudyConfig):
     ps: tuple[float, ...] = option(
         (0.0, 0.02, 0.05, 0.1, 0.25), "training fractions p, one study each"
     )
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     n_demos: int = 40
     agents: tuple[str, ...] = ("Oracle",)
     shifts: tuple[str, ...] = ("train", "anywhere")
@@ -85,7 +84,7 @@ SUMMARY = ("goal_rate", "misgeneralization_rate", "timeout_rate", "return", "reg
 def main(argv=None) -> int:
     cfg, flags = parse_flags(DeepCornerGoalConfig, FAST, argv, prog="deep_corner_goal")
     run = common.start("deep_corner_goal", cfg, flags)
-    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    expert = cfg.demonstrator()
     studies = {p: (f"p={p:g}", {**cfg.env_options(), "p": p}) for p in cfg.ps}
     posteriors, rows, tasks = {}, [], []
     specs_at = {p: ("TrueReward", *cfg.deep_agents) if p == cfg.risk_p else ("TrueReward",)

@@ -12,7 +12,7 @@ evaluated exactly on every evaluation layout's MDP and compared with the LP opti
 A tabular planner sees each test layout's lava and plans around the posterior's uncertainty about
 it; a deep agent acts on what it learnt in training, where lava never occurred.
 
-    python experiments/deep_lavaland.py --jobs 2          # 3 seeds: runs/deep_lavaland/default/
+    python experiments/deep_lavaland.py --jobs 2          # 5 seeds: runs/deep_lavaland/default/
     python experiments/deep_lavaland.py --fast            # under a minute: runs/deep_lavaland/fast/
     python experiments/deep_lavaland.py --deep-train-shift lava --name lava_in_training
 """
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from rewunc.config import parse_flags
 from rewunc.evaluate import EvalLayouts
-from rewunc.experts import BoltzmannExpert
 from rewunc.study import common, deep, report, tabular
 from rewunc.study.config import DeepFields, StudyConfig, TabularFields
 
@@ -49,7 +48,7 @@ class DeepLavaLandConfig(DeepFields, TabularFields, StudyConfig):
     """
 
     env: str = "rewunc/LavaLand-v0"
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     anchor_feature: str = "target"
     anchor_prior: tuple[float, ...] = (1.0, 0.05)
     agents: tuple[str, ...] = ("CVaR(alpha=0.9)", "BROIL(lam=0.5, alpha=0.95)", "Oracle")
@@ -76,7 +75,7 @@ def main(argv=None) -> int:
     cfg, flags = parse_flags(DeepLavaLandConfig, FAST, argv, prog="deep_lavaland")
     env, env_kwargs = cfg.env, cfg.env_options()
     run = common.start(STUDY, cfg, flags)
-    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    expert = cfg.demonstrator()
     posteriors, rows, tasks = {}, [], []
     # fmt: off
     for seed in cfg.seeds:

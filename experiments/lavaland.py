@@ -2,7 +2,8 @@
 
 Demonstrations on lava-free layouts → Bayesian IRL posterior (NUTS) → exact agents {BayesMean,
 MAP, Maximin, CVaR_α for α ∈ {0.5, 0.9, 0.95}, a BROIL λ sweep, PessimisticReward, Oracle} →
-rollouts on held-out training layouts and on the ``lava`` shift → results, figures, a summary.
+rollouts on held-out training layouts, on the ``lava`` shift and on ``harmless`` (gravel: as
+unseen as lava, as cheap as dirt) → results, paired comparisons, figures, a summary; 10 seeds.
 
 The demonstrations never show lava, so the posterior over the lava weight stays at its prior
 (Inverse Reward Design's test-time surprise). An agent that plans for the posterior mean sees lava
@@ -10,7 +11,7 @@ as no worse than dirt; one that plans for the bad tail of the posterior should k
 
     python experiments/lavaland.py                 # runs/lavaland/default/
     python experiments/lavaland.py --fast          # about a minute: runs/lavaland/fast/
-    python experiments/lavaland.py --seeds 0 1 2 --name three_seeds
+    python experiments/lavaland.py --seeds 0 --name one_seed
     rewunc run lavaland --env my_pkg:MyGrid-v0 --anchor-feature goal   # a tabular env of yours
     rewunc plot runs/lavaland/default              # redraw the figures from disk
 """
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 
 from rewunc.config import parse_flags
 from rewunc.evaluate import EvalLayouts, format_summary
-from rewunc.experts import BoltzmannExpert
 from rewunc.plots import plot_run
 from rewunc.study import common, report, tabular
 from rewunc.study.config import StudyConfig, TabularFields
@@ -54,11 +54,13 @@ class LavaLandConfig(TabularFields, StudyConfig):
     anchor_feature: str = "target"
     anchor_prior: tuple[float, ...] = (1.0, 0.05)
     agents: tuple[str, ...] = AGENTS
-    shifts: tuple[str, ...] = ("train", "lava")
+    shifts: tuple[str, ...] = ("train", "lava", "harmless")
+    n_episodes: int = 50  # per seed: 500 episodes per split and agent over the 10 seeds
     frontier_shift: str = "lava"
 
 
 FAST = dict(
+    seeds=(0,),
     n_demos=8, num_warmup=150, num_samples=150, max_tree_depth=6, n_episodes=12, agent_samples=50
 )
 STUDY = "lavaland"
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
     cfg, flags = parse_flags(LavaLandConfig, FAST, argv, prog="lavaland")  # refuses bad flags
     env, env_kwargs = cfg.env, cfg.env_options()
     run = common.start(STUDY, cfg, flags)
-    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    expert = cfg.demonstrator()
     cells, frontiers, posteriors = [], [], []
     # fmt: off
     for seed in cfg.seeds:

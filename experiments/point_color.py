@@ -6,7 +6,7 @@ from ``sphere`` (they always coincide in training) → deep agents {BayesMean, C
 TrueReward} trained on the training distribution → rollouts on held-out training arenas and on
 ``swap`` (a red box and a blue sphere: the goal is the sphere; touching the red box is the proxy).
 
-    python experiments/point_color.py --jobs 2       # 3 seeds: runs/point_color/default/
+    python experiments/point_color.py --jobs 2       # 5 seeds: runs/point_color/default/
     python experiments/point_color.py --fast         # about a minute: runs/point_color/fast/
     python experiments/point_color.py --env-kwargs '{"p": 0.1}' --name p0.1
 """
@@ -32,7 +32,7 @@ class PointColorConfig(DeepFields, FeatureFields, StudyConfig):
     """
 
     env: str = "rewunc/PointColor-v0"
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     birl_beta: float = 1.0
     anchor_feature: str = "step"
     anchor_prior: tuple[float, ...] = (-0.02, 0.005)

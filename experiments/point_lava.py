@@ -7,7 +7,7 @@ BROIL(0.5, 0.95) (RiskAversePPO over the posterior), TrueReward (PPO on the desi
 trained in arenas *with* lava, where only the posterior tells them what lava costs → rollouts on
 held-out lava-free and lava arenas.
 
-    python experiments/point_lava.py --jobs 2        # 3 seeds: runs/point_lava/default/
+    python experiments/point_lava.py --jobs 2        # 5 seeds: runs/point_lava/default/
     python experiments/point_lava.py --fast          # about a minute: runs/point_lava/fast/
     python experiments/point_lava.py --data preferences --teacher-mistake 0.1 --name noisy
     python experiments/point_lava.py --deep-train-shift train --name lava_free_training
@@ -35,7 +35,7 @@ class PointLavaConfig(DeepFields, FeatureFields, StudyConfig):
     """
 
     env: str = "rewunc/PointLava-v0"
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     birl_beta: float = 1.0
     anchor_feature: str = "target"
     anchor_prior: tuple[float, ...] = (1.0, 0.05)

@@ -15,9 +15,12 @@ training), **hazard** (an unsafe failure) and **timeout**. Per (env, shift, agen
 
 Intervals (``<metric>_lo``, ``<metric>_hi``, and the ``interval`` column saying which): with one
 seed, 95% Wilson score intervals for rates (never zero-width at 0 or 1) and a percentile
-bootstrap over episodes for return and regret; with several seeds, 95% Student-t intervals over
-the seeds' means (seeds are the unit of replication), for rates widened to at least the Wilson
-interval of all the episodes, so that seeds that agree exactly do not claim certainty.
+bootstrap over episodes for return and regret; with several seeds, a 95% two-level bootstrap
+(:func:`rewunc.stats.two_level_bootstrap`: seeds resampled, then episodes within each seed), the
+interval of the mean over seeds of the seeds' means, which never leaves the quantity's range
+(a Student-t interval over 3 seeds can: [-0.54, 0.98] for a gap that cannot be negative); for
+rates it is widened to at least the Wilson interval of all the episodes, so that seeds that agree
+exactly do not claim certainty.
 
 Every agent in a shift sees the same layouts (a paired comparison), and every episode's action
 noise is seeded from (seed, env, shift, agent, episode), so a cell's result does not depend on
@@ -36,7 +39,7 @@ import numpy as np
 from rewunc import planning
 from rewunc.protocol import OUTCOMES, feature_names, is_tabular
 from rewunc.rollout import as_actor, run_episode
-from rewunc.stats import bootstrap_interval, t_interval, wilson_interval
+from rewunc.stats import bootstrap_interval, two_level_bootstrap, wilson_interval
 
 RATES = {
     "goal_rate": ("goal",),
@@ -184,7 +187,8 @@ def evaluate(
 def interval_label(n_episodes: int, n_seeds: int, values: Sequence[str] = VALUES) -> str:
     if n_seeds > 1:
         return (
-            f"95% Student-t over {n_seeds} seeds (rates: at least the Wilson interval of all "
+            f"95% two-level bootstrap over {n_seeds} seeds and their episodes (rates: at least "
+            f"the Wilson interval of all "
             f"{n_episodes} episodes)"
         )
     return f"95% Wilson (rates), bootstrap ({', '.join(values)}) over {n_episodes} episodes"
@@ -217,7 +221,7 @@ def aggregate(
         rng = np.random.default_rng(stable_seed("bootstrap", *key))
         for metric, v in values.items():
             if len(distinct) > 1:
-                lo, hi = t_interval([v[seeds == s].mean() for s in distinct])
+                lo, hi = two_level_bootstrap(v, seeds, rng, n_boot)
                 if metric in RATES:  # seeds that agree exactly must not claim certainty
                     w_lo, w_hi = wilson_interval(v.sum(), len(v))
                     lo, hi = max(0.0, min(lo, w_lo)), min(1.0, max(hi, w_hi))

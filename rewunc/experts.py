@@ -58,6 +58,29 @@ class BoltzmannExpert:
 
 
 @dataclass(frozen=True)
+class HardBoltzmannExpert:
+    """Boltzmann over the optimal (hard) Q: π(a|s) ∝ exp(β·Q*(s, a)), Q* of the true reward.
+
+    Not the soft-Q model BIRL assumes (there Q is the soft, entropy-paying Q of the same β): a
+    demonstrator that is noisy in its choices but plans as if it would act optimally after, a
+    misspecification of the kind Ramachandran & Amir's original BIRL likelihood made."""
+
+    beta: float = 1.0
+    weights: Sequence[float] | None = None
+
+    def __post_init__(self):
+        if not (np.isfinite(self.beta) and self.beta > 0):
+            raise DataError(f"beta: expected a rationality > 0, got {self.beta!r}")
+
+    def policy(self, mdp: TabularMDP) -> np.ndarray:
+        rewards = _expert_rewards(mdp, self.weights)
+        q = np.asarray(planning.value_iteration(mdp, rewards, dtype=np.float64).q)
+        logits = self.beta * (q - q.max(axis=-1, keepdims=True))
+        pi = np.exp(logits)
+        return pi / pi.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
 class NoisyExpert:
     """ε-noisy: the optimal action with probability 1 − ε, a uniform action otherwise."""
 

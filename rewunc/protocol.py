@@ -67,6 +67,11 @@ def feature_names(env: gym.Env) -> tuple[str, ...]:
     return names
 
 
+def feature_groups(env: gym.Env) -> tuple[tuple[str, ...], ...]:
+    """The env's declared one-hot feature groups (``feature_groups``; none: ``()``)."""
+    return tuple(tuple(g) for g in getattr(env.unwrapped, "feature_groups", ()) or ())
+
+
 def shifts(env: gym.Env) -> tuple[str, ...]:
     """The env's named held-out shifts (``SHIFTS``), checked."""
     value = getattr(env.unwrapped, "SHIFTS", None)

@@ -274,7 +274,7 @@ def test_exactness_table_by_hand():
     assert np.isnan(row["pooled_normalised_gap_lo"])  # one seed: no interval for one LP
     other = episodes.assign(seed=1, objective=episodes["optimum"], pooled_objective=1.6)
     row = exactness(pd.concat([episodes, other])).iloc[0]
-    assert row["seeds"] == 2 and "Student-t over 2 seeds" in row["interval"]
+    assert row["seeds"] == 2 and "bootstrap over 2 seeds" in row["interval"]
     assert np.isclose(row["normalised_gap"], 0.15 / 1.75 / 2)  # the mean over seeds
     assert np.isclose(row["pooled_normalised_gap"], 0.1)
     assert row["pooled_normalised_gap_lo"] <= 0.1 <= row["pooled_normalised_gap_hi"]

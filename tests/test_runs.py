@@ -46,8 +46,15 @@ def test_lavaland_fast_end_to_end_replot_refuse_and_resume(tmp_path):
     seconds = time.perf_counter() - t0
     run = full / "lavaland" / "fast"
     results = pd.read_csv(run / "results.csv")
-    assert set(results["shift"]) == {"train", "lava"}
-    assert len(results) == 2 * 11 and "goal_rate_lo" in results
+    assert set(results["shift"]) == {"train", "lava", "harmless"}
+    assert len(results) == 3 * 11 and "goal_rate_lo" in results
+    # every agent paired with BayesMean on each split's layouts
+    comparisons = pd.read_csv(run / "comparisons.csv")
+    assert set(comparisons["agent"]) == set(results["agent"]) - {"BayesMean"}
+    rates = comparisons[comparisons["metric"].str.endswith("_rate")]
+    assert rates["diff_lo"].ge(-1).all() and rates["diff_hi"].le(1).all()
+    assert rates["p_value"].between(0, 1).all()
+    assert len(pd.read_csv(run / "seeds.csv")) == len(results)  # one seed
     assert (results["interval"].str.contains("Wilson")).all()
     # rates at 0 or 1 still get an interval of positive width
     assert (results["goal_rate_hi"] > results["goal_rate_lo"]).all()
@@ -150,6 +157,13 @@ REFUSED = [
     (["--env-kwargs", "[1]"], "--env-kwargs: expected a JSON object"),
     (["--name", "a/b"], "--name: expected a plain folder name"),
     (["--force", "--resume"], "exclusive"),
+    (["--prior-sd", "lava"], "--prior-sd: expected entries name=sd"),
+    (["--prior-sd", "mud=3"], "--prior-sd: expected a feature of"),
+    (["--prior-sd", "lava=-1"], "--prior-sd: expected a finite sd > 0"),
+    (["--prior-sd", "lava=1", "lava=2"], "--prior-sd: expected each feature once"),
+    (["--prior-sd", "target=2"], "--prior-sd: expected a feature other than the anchored"),
+    (["--expert", "greedy"], "--expert: expected one of"),
+    (["--expert-epsilon", "1.5"], "--expert-epsilon"),
 ]
 
 

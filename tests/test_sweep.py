@@ -195,7 +195,7 @@ def test_local_sweep_tables_figure_and_refusals(local, capsys):
     # one row per (setting, shift, agent), over both seeds
     assert len(results) == 2 * 1 * 2 and set(results["expert_beta"]) == {10.0, 50.0}
     assert (results["seeds"] == 2).all() and (results["episodes"] == 2 * 3).all()
-    assert results["interval"].str.contains("Student-t over 2 seeds").all()
+    assert results["interval"].str.contains("bootstrap over 2 seeds").all()
     cells = pd.read_csv(local / "cells.csv")
     assert len(cells) == 4 * 2 and {"cell", "expert_beta", "seed"} <= set(cells)
     # the mean over seeds is the mean of the seeds' rates

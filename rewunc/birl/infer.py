@@ -162,19 +162,19 @@ class BIRL:
 
     ``feature_groups`` (names; an env declares its one-hot groups as ``feature_groups``) and
     ``parameterisation`` ("raw", "rotated", "reference") decide how each group's weakly
-    identified constant is sampled and what the returned weights mean
-    (:mod:`rewunc.birl.parameterisation`). ``solver`` ("sweeps", "anderson") is the soft value
-    iteration's fixed-point solver; ``warm_start`` starts each chain's solves from the soft V at
-    that chain's latest warm-up state (refreshed every warm-up chunk, then fixed for sampling),
-    which changes the sweeps needed, not the posterior beyond the solver's tolerance.
+    identified constant is sampled and what the returned weights mean; ``hierarchical`` pools
+    each group's free weights around a learnt centre (:mod:`rewunc.birl.parameterisation`).
+    ``solver`` ("sweeps", "anderson") is the soft value iteration's fixed-point solver;
+    ``warm_start`` starts each chain's solves from the soft V at that chain's latest warm-up
+    state (refreshed every warm-up chunk, then fixed for sampling), which changes the sweeps
+    needed, not the posterior beyond the solver's tolerance.
     ``grad_tol`` is the tolerance of the gradient's adjoint solve (None: ``tol``): the values,
     hence the posterior, are solved to ``tol``; NUTS stays exact with a deterministic
     approximate gradient (leapfrog remains reversible and volume-preserving), which at 1e-3
     is as accurate as float32 allows at ``tol`` = 1e-6 on LavaLand and needs half the sweeps.
     These three default to the fast path (5× fewer sweeps per gradient than plain sweeps from
     V = 0 on 64×64 LavaLand); ``solver="sweeps", warm_start=False, grad_tol=None`` is the
-    numerics before issue #11 (the same posterior, other draws), which the studies keep so that
-    their committed results reproduce.
+    numerics before issue #11 (the same posterior, other draws); the studies use the defaults.
     """
 
     def __init__(
@@ -200,9 +200,12 @@ class BIRL:
         solver: str = "anderson",
         warm_start: bool = True,
         grad_tol: float | None = 1e-3,
+        hierarchical: bool = False,
     ):
         check_parameterisation(parameterisation)
         groups = check_groups(feature_groups)
+        if hierarchical and (prior != "normal" or not groups):
+            raise ValueError("hierarchical: needs prior='normal' and feature_groups to pool over")
         if solver not in ("sweeps", "anderson"):
             raise ValueError(f"solver: expected 'sweeps' or 'anderson', got {solver!r}")
         if grad_tol is not None and not 0 < grad_tol < 1:
@@ -228,6 +231,7 @@ class BIRL:
             parameterisation=parameterisation,
             solver=solver,
             grad_tol=grad_tol,
+            hierarchical=bool(hierarchical),
         )
         self._model_options = model_options
         self._groups = groups

@@ -115,6 +115,7 @@ def reward_model(
     parameterisation: str = "raw",
     solver: str = "sweeps",
     grad_tol: float | None = None,
+    hierarchical: bool = False,
 ):
     """Reward weights w [K] (and β if ``beta`` is None) given demonstrations, preferences and
     trajectory choices.
@@ -128,7 +129,8 @@ def reward_model(
             e.g. to anchor a weight whose value the designer fixes (a tight scale).
         beta: fixed rationality, or None to infer it under LogNormal(*beta_prior).
         feature_groups: one-hot groups as feature indices; parameterisation: "raw", "rotated"
-            or "reference" (module docstring, :mod:`rewunc.birl.parameterisation`).
+            or "reference"; hierarchical: partial pooling within each group (module
+            docstring, :mod:`rewunc.birl.parameterisation`).
         solver: the soft value iteration's fixed-point solver, "sweeps" or "anderson";
             grad_tol: its backward pass's tolerance (None: ``tol``).
     """
@@ -145,6 +147,7 @@ def reward_model(
         prior_scale=prior_scale,
         groups=feature_groups,
         parameterisation=parameterisation,
+        hierarchical=hierarchical,
     )
     if beta is None:
         beta = numpyro.sample("beta", dist.LogNormal(*beta_prior))

@@ -28,6 +28,13 @@ Parameterisations (``PARAMETERISATIONS``):
   per-step constant is pinned where the designer put the reference. The returned weights are
   ordinary weights (r = w·φ, ready for planners); the reference's column is constant.
 
+``hierarchical=True`` (normal prior, declared groups) replaces the independent priors of each
+group's free members (all of them, or all but the reference) by a shared learnt centre and
+spread, non-centred: μ_g ~ N(mean loc, s_g²), τ_g ~ HalfNormal(s_g), w_k = μ_g + τ_g·z_k with
+z_k ~ N(0, 1), s_g the members' mean prior scale. A member the data never show (LavaLand's lava)
+is then a priori like the members they do show, with the spread they show: partial pooling,
+where the independent prior leaves it at N(0, sd²) whatever the others are.
+
 With ``prior="sphere"`` rotated keeps the uniform prior on the sphere (w = B z/|z|), and
 reference sets the references to 0 and puts the other weights on the unit sphere.
 """
@@ -129,6 +136,7 @@ def sample_weights(
     prior_scale,
     groups: tuple[tuple[int, ...], ...] = (),
     parameterisation: str = "raw",
+    hierarchical: bool = False,
 ):
     """Sample w [K] inside a NumPyro model (site "w": a sample site for raw normal and laplace
     priors, a deterministic site otherwise)."""
@@ -136,6 +144,8 @@ def sample_weights(
     scale_np = np.broadcast_to(np.asarray(prior_scale, dtype=float), (n_features,))
     loc = jnp.asarray(loc_np, jnp.float32)
     scale = jnp.asarray(scale_np, jnp.float32)
+    if hierarchical:
+        return _hierarchical_weights(loc_np, scale_np, groups, parameterisation, prior)
     if parameterisation == "raw" or not groups:
         if prior == "normal":
             return numpyro.sample("w", dist.Normal(loc, scale).to_event(1))
@@ -171,6 +181,28 @@ def sample_weights(
         w_free = numpyro.sample("w_free", family(loc[free], scale[free]).to_event(1))
         fixed = loc
     return numpyro.deterministic("w", fixed.at[free].set(w_free))
+
+
+def _hierarchical_weights(loc, scale, groups, parameterisation: str, prior: str):
+    """w [K] with each group's free members partially pooled (module docstring)."""
+    if prior != "normal" or not groups:
+        raise ValueError("hierarchical: needs the normal prior and declared feature_groups")
+    K = len(loc)
+    refs = reference_features(groups, scale, K) if parameterisation == "reference" else ()
+    w = jnp.asarray(loc, jnp.float32)  # the references stay at their prior location
+    grouped = {k for g in groups for k in g}
+    alone = [k for k in range(K) if k not in grouped]
+    if alone:
+        w_alone = numpyro.sample("w_ungrouped", dist.Normal(loc[alone], scale[alone]).to_event(1))
+        w = w.at[np.array(alone)].set(w_alone)
+    for i, g in enumerate(groups):
+        members = np.array([k for k in g if k not in refs])
+        s, m = float(scale[members].mean()), float(loc[members].mean())
+        centre = numpyro.sample(f"group{i}_centre", dist.Normal(m, s))
+        spread = numpyro.sample(f"group{i}_spread", dist.HalfNormal(s))
+        z = numpyro.sample(f"group{i}_z", dist.Normal(0.0, 1.0).expand([len(members)]).to_event(1))
+        w = w.at[members].set(centre + spread * z)
+    return numpyro.deterministic("w", w)
 
 
 def check_one_hot(features: np.ndarray, terminal: np.ndarray, groups, names) -> None:

@@ -12,6 +12,7 @@ from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
 from rewunc.plots.outcomes import goal_vs_capability
 from rewunc.plots.reward_maps import NotAGridWorldError, reward_map
+from rewunc.plots.robustness import robustness
 from rewunc.plots.style import agent_styles
 from rewunc.plots.sweeps import misgeneralization_curve, sweep
 from rewunc.posterior import RewardPosterior
@@ -31,15 +32,23 @@ def plot_run(path) -> list[Path]:
     results = _read_csv(path / "results.csv")
     episodes = _read_csv(path / "episodes.csv")
     styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
-    figs["goal_vs_capability"] = goal_vs_capability(
-        results, f"{config['experiment']}: goal vs capability", episodes
-    )
+    varied = "axis" in results  # a robustness study: settings varied one axis at a time
+    if varied:
+        axes = [a for a in dict.fromkeys(results["axis"]) if a != "base"]
+        seeds = _read_csv(path / "seeds.csv")
+        figs["robustness"] = robustness(results, seeds, axes, styles=styles)
+    else:
+        figs["goal_vs_capability"] = goal_vs_capability(
+            results, f"{config['experiment']}: goal vs capability", episodes
+        )
     shift = results["shift"].iloc[-1]  # the last split of the studies (the held-out shift)
     posterior_stages = [m for m in stages.values() if m.get("kind") == "posterior"]
     first_seed = min((m["seed"] for m in posterior_stages), default=None)
     for marker in posterior_stages:
         study = marker["study"]
         if marker["seed"] != first_seed or study not in set(results["study"]):
+            continue
+        if varied and study != "base":  # the base's posterior stands for the settings'
             continue
         npz = next(f for f in marker["files"] if f.endswith(".npz"))
         post = RewardPosterior.load(path / npz)

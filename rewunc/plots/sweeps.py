@@ -15,9 +15,11 @@ from rewunc.plots.style import AGENT_COLORS, AGENT_MARKERS, _require, _styles_fo
 
 
 def _ambiguity_by_p(ax, posteriors: pd.DataFrame) -> int:
-    """The posterior's ambiguity against p on ``ax``: with several seeds each seed (drawn a
+    """The posterior's ambiguity against p on ``ax``: P(goal > proxy) where the posteriors have
+    it (``p_ambiguity``), else the contrasts' correlation; with several seeds each seed (drawn a
     little right of its p) and their mean with the min–max range. Returns the number of seeds."""
-    by_p = posteriors.groupby("p")["ambiguity"]
+    column = "p_ambiguity" if "p_ambiguity" in posteriors else "ambiguity"
+    by_p = posteriors.groupby("p")[column]
     n_seeds = int(posteriors.groupby("p").size().max())
     mean = by_p.mean()
     if n_seeds > 1:
@@ -25,7 +27,7 @@ def _ambiguity_by_p(ax, posteriors: pd.DataFrame) -> int:
         shift_x = 0.03 * (p_all[-1] - p_all[0] if len(p_all) > 1 else 1.0)
         ax.scatter(
             posteriors["p"] + shift_x,
-            posteriors["ambiguity"],
+            posteriors[column],
             s=12,
             color="0.35",
             zorder=4,
@@ -44,9 +46,11 @@ def _ambiguity_by_p(ax, posteriors: pd.DataFrame) -> int:
         ax.legend(fontsize=7)
     else:
         ax.plot(mean.index, mean, marker="o", color="C0")
-    ax.axhline(0, color="k", lw=0.5)
+    ax.axhline(0.5 if column == "p_ambiguity" else 0, color="k", lw=0.5)
+    if column == "p_ambiguity":
+        ax.set_ylim(-0.03, 1.03)
     ax.set_xticks(np.sort(posteriors["p"].unique()))
-    of = posteriors["ambiguity_of"].iloc[0] if "ambiguity_of" in posteriors else "ambiguity"
+    of = posteriors[f"{column}_of"].iloc[0] if f"{column}_of" in posteriors else column
     ax.set_ylabel(f"posterior {of}")
     return n_seeds
 
@@ -58,7 +62,7 @@ def sweep(
     *,
     styles: Mapping[str, dict] | None = None,
 ) -> plt.Figure:
-    """The posterior's ambiguity (e.g. the correlation of the goal and proxy weights) and the
+    """The posterior's ambiguity (P(goal > proxy), or the correlation of the two) and the
     goal and misgeneralization rates on ``shift``, against ``p``.
 
     ``results``: rows with p, shift, agent, goal_rate and misgeneralization_rate with their _lo

@@ -35,7 +35,7 @@ from rewunc.config import (
     require_number,
 )
 from rewunc.data import NORMALISERS
-from rewunc.protocol import feature_names, is_tabular, shifts
+from rewunc.protocol import feature_groups, feature_names, is_tabular, shifts
 
 TRAIN = "train"
 # config fields that change how a run executes, not its results: not recorded in config.json,
@@ -43,9 +43,7 @@ TRAIN = "train"
 EXECUTION_ONLY = ("jobs",)
 MAX_SEED = 2**31 - 1  # seeds become PRNG keys and reset seeds; larger ones would wrap or fail
 DATA = ("both", "preferences", "choices")
-# The soft VI numerics the studies' committed results were made with; BIRL's fast default
-# (Anderson, warm starts, a 1e-3 adjoint) samples the same posterior with other draws.
-STUDY_SOFT_VI = dict(solver="sweeps", warm_start=False, grad_tol=None)
+EXPERTS = ("soft", "hard", "epsilon")
 
 
 def option(default, help: str):
@@ -66,6 +64,14 @@ class StudyConfig:
     n_demos: int = option(20, "demonstrations per seed")
     birl_beta: float = option(50.0, "the demonstrator's rationality the learner assumes")
     prior_scale: float = option(1.0, "sd of every weight's N(0, sd^2) prior but the anchored one")
+    prior_sd: tuple[str, ...] = option(
+        (), "per-feature prior sds overriding --prior-scale, as name=sd (e.g. lava=3)"
+    )
+    hierarchical_prior: bool = option(
+        False,
+        "one-hot groups' free weights share a learnt mean and spread (an unseen member is "
+        "centred on the seen ones) instead of independent N(0, sd^2) priors",
+    )
     anchor_feature: str = option("step", "the weight anchored by --anchor-prior ('' for none)")
     anchor_prior: tuple[float, ...] = option(
         (-0.02, 0.002), "mean and sd of the anchored weight's normal prior (the reward's unit)"
@@ -102,7 +108,9 @@ class StudyConfig:
             require_number(getattr(self, name), name, 0.0, math.inf, lo_open=True, hi_open=True)
         require_number(self.gamma, "gamma", 0.0, 1.0, lo_open=True, hi_open=True)
         require_anchor_prior(self.anchor_prior)
-        names, known = check_study_env(
+        require(isinstance(self.hierarchical_prior, bool), "hierarchical_prior", "true or false",
+                self.hierarchical_prior)  # fmt: skip
+        names, known, groups = check_study_env(
             self.env,
             self.study_env_kwargs(),
             self.shifts,
@@ -114,6 +122,11 @@ class StudyConfig:
         # without opening a second env
         object.__setattr__(self, "_feature_names", names)
         object.__setattr__(self, "_shifts", known)
+        object.__setattr__(self, "_feature_groups", groups)
+        prior_sds(self.prior_sd, names, self.anchor_feature)  # refuses bad entries now
+        if self.hierarchical_prior:
+            require(bool(groups), "hierarchical_prior", f"an env that declares one-hot "
+                    f"feature_groups ({self.env} declares none)", True)  # fmt: skip
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -131,10 +144,16 @@ class StudyConfig:
         """BIRL options: every weight N(0, prior_scale²) except ``anchor_feature``, which gets
         N(*anchor_prior), the designer's unit of reward. Demonstrations fix a reward only up to
         what changes behaviour (a scale, the value of ending an episode against the cost of
-        going on), so one weight is anchored, as IRL usually fixes one weight or the norm."""
+        going on), so one weight is anchored, as IRL usually fixes one weight or the norm.
+        Everything else is BIRL's default numerics: the env's declared one-hot groups with the
+        reference parameterisation (:mod:`rewunc.birl.parameterisation`), Anderson soft value
+        iteration with warm starts."""
         loc, scale = anchored_prior(
             self.feature_names, self.prior_scale, self.anchor_feature, self.anchor_prior
         )
+        sds = prior_sds(self.prior_sd, self.feature_names, self.anchor_feature)
+        scale = tuple(sds.get(n, s) for n, s in zip(self.feature_names, scale, strict=True))
+        extra = {"hierarchical": True} if self.hierarchical_prior else {}
         return dict(
             beta=self.birl_beta,
             prior_loc=loc,
@@ -143,7 +162,8 @@ class StudyConfig:
             num_samples=self.num_samples,
             num_chains=self.num_chains,
             max_tree_depth=self.max_tree_depth,
-            **STUDY_SOFT_VI,
+            feature_groups=[list(g) for g in self._feature_groups],
+            **extra,
         )
 
 
@@ -154,7 +174,16 @@ class StudyConfig:
 class TabularFields:
     """A study with exact planners: Boltzmann demonstrations, LP agents, the BROIL frontier."""
 
+    seeds: tuple[int, ...] = option(
+        tuple(range(10)), "seeds; each runs the whole study, from data to agents (10 by default)"
+    )
+    expert: str = option(
+        "soft",
+        "the demonstrator: soft (Boltzmann over soft Q, BIRL's own model), hard (Boltzmann "
+        "over the optimal Q) or epsilon (optimal, a uniform action w.p. --expert-epsilon)",
+    )
     expert_beta: float = option(50.0, "the Boltzmann demonstrator's rationality")
+    expert_epsilon: float = option(0.1, "the epsilon demonstrator's probability of a random act")
     agents: tuple[str, ...] = option(
         ("BayesMean", "MAP", "Maximin", "CVaR(alpha=0.9)", "Oracle"),
         "exact (tabular) agents, e.g. BayesMean 'CVaR(alpha=0.9)' 'BROIL(lam=0.5, alpha=0.95)'",
@@ -174,6 +203,15 @@ class TabularFields:
     )
     REWARD_FOR = "this study's expert, Oracle, regret and risk frontier need the designer's reward"
 
+    def demonstrator(self):
+        """The demonstrator ``expert`` names, at ``expert_beta`` or ``expert_epsilon``."""
+        from rewunc.experts import BoltzmannExpert, HardBoltzmannExpert, NoisyExpert
+
+        if self.expert == "epsilon":
+            return NoisyExpert(epsilon=self.expert_epsilon)
+        kind = BoltzmannExpert if self.expert == "soft" else HardBoltzmannExpert
+        return kind(beta=self.expert_beta)
+
     def birl_options(self) -> dict:
         """The base's options, with a dense mass matrix and a 0.9 acceptance target (the
         gridworld posteriors' correlated weights)."""
@@ -183,7 +221,9 @@ class TabularFields:
         from rewunc.agents.tabular import AgentError, agent_name, is_regret_form, make_agent
         from rewunc.risk import RiskError
 
+        require(self.expert in EXPERTS, "expert", f"one of {list(EXPERTS)}", self.expert)
         require_number(self.expert_beta, "expert_beta", 0.0, math.inf, lo_open=True, hi_open=True)
+        require_number(self.expert_epsilon, "expert_epsilon", 0.0, 1.0)
         require_number(self.frontier_alpha, "frontier_alpha", 0.0, 1.0, lo_open=True)
         require_distinct(self.frontier_lams, "frontier_lams")
         for lam in self.frontier_lams:
@@ -388,15 +428,16 @@ def check_study_env(
     *,
     reward_for: str,
     tabular_for: str | None = None,
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Open a study's env once: (feature names, shifts with the training one first). Refuses
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Open a study's env once: (feature names, shifts with the training one first, declared
+    one-hot feature groups). Refuses
     an env without ``true_weights`` (``reward_for`` says what needs them), one without
     ``to_mdp()`` when ``tabular_for`` says what needs it, and flag ``shifts`` or an
     ``anchor_feature`` the env does not have (ConfigError naming the flag)."""
     require(bool(env_id), "env", "a registered env id", env_id)
     env = make_env(env_id, None, env_kwargs, field="env")
     try:
-        names, known = feature_names(env), (TRAIN, *shifts(env))
+        names, known, groups = feature_names(env), (TRAIN, *shifts(env)), feature_groups(env)
         if tabular_for and not is_tabular(env):
             raise ConfigError(f"--env: {env_id} has no to_mdp(); {tabular_for}")
         if getattr(env.unwrapped, "true_weights", None) is None:
@@ -408,7 +449,7 @@ def check_study_env(
         require(s in known, "shifts", f"names in {list(known)}", s)
     if anchor_feature:
         require(anchor_feature in names, "anchor_feature", f"one of {names}", anchor_feature)
-    return names, known
+    return names, known, groups
 
 
 def require_seeds(seeds: Sequence[int]) -> None:
@@ -457,6 +498,26 @@ def anchored_prior(
         k = list(names).index(anchor_feature)
         loc[k], scale[k] = (float(x) for x in anchor_prior)
     return tuple(loc), tuple(scale)
+
+
+def prior_sds(entries: Sequence[str], names: Sequence[str], anchor_feature: str) -> dict:
+    """``--prior-sd`` entries name=sd as {name: sd}: known features other than the anchored
+    one, each once, with a finite sd > 0 (ConfigError naming the flag)."""
+    sds = {}
+    for entry in entries:
+        name, eq, value = str(entry).partition("=")
+        require(bool(eq), "prior_sd", "entries name=sd, e.g. lava=3", entry)
+        require(name in names, "prior_sd", f"a feature of {tuple(names)}", name)
+        other = "a feature other than the anchored one (--anchor-prior sets its sd)"
+        require(name != anchor_feature, "prior_sd", other, name)
+        require(name not in sds, "prior_sd", "each feature once", name)
+        try:
+            sd = float(value)
+        except ValueError:
+            sd = math.nan
+        require(math.isfinite(sd) and sd > 0, "prior_sd", "a finite sd > 0", entry)
+        sds[name] = sd
+    return sds
 
 
 def make_env(env_id: str, shift: str | None, kwargs: dict, *, field: str = "env") -> gym.Env:

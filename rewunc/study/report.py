@@ -1,6 +1,7 @@
 """The tables at the end of a study, from its evaluation cells and posteriors:
 
     episodes.csv   every cell's episodes          results.csv   rates and returns with intervals
+    seeds.csv      each seed's rates and returns  comparisons.csv  paired differences vs a reference
     posteriors.csv one row per (study, seed)      frontier.csv  the BROIL frontier's rows
     exactness.csv  deep agents against their exact LP twins
 
@@ -14,16 +15,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from rewunc.comparisons import paired_comparisons
+from rewunc.evaluate import RATES, format_summary
 from rewunc.evaluate import aggregate as aggregate_episodes
-from rewunc.evaluate import format_summary
 from rewunc.posterior import RewardPosterior
 from rewunc.runs import Run
-from rewunc.stats import bootstrap_interval, t_interval
+from rewunc.stats import bootstrap_interval, two_level_bootstrap
 from rewunc.study.config import contrast
 
 
 def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), tags=None) -> dict:
-    """One row of ``posteriors.csv``: means, sds, pairwise correlations and diagnostics."""
+    """One row of ``posteriors.csv``: means, sds, pairwise correlations and diagnostics; with
+    two ``ambiguity`` contrasts a, b (e.g. "goal", "corner"): ``p_ambiguity`` = P(a > b) under
+    the posterior (0.5: the data cannot say which the designer meant), ``sd_ambiguity`` = the sd
+    of a − b, and their correlation ``ambiguity``."""
     w, names, d = post.weights, post.feature_names, post.diagnostics
     row = {"study": study, "seed": seed, **(tags or {})}
     for k, n in enumerate(names):
@@ -33,8 +38,11 @@ def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), ta
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             row[f"corr_{names[i]}_{names[j]}"] = float(corr[i, j])
-    if ambiguity:
+    if ambiguity:  # what a decision needs: which of the two the posterior ranks higher
         a, b = (w @ contrast(t, names) for t in ambiguity)
+        row["p_ambiguity"] = float(np.mean(a > b))
+        row["p_ambiguity_of"] = "P({} > {})".format(*ambiguity)
+        row["sd_ambiguity"] = float(np.std(a - b, ddof=1))
         row["ambiguity"] = float(np.corrcoef(a, b)[0, 1])
         row["ambiguity_of"] = "corr({}, {})".format(*ambiguity)
     row.update(
@@ -62,7 +70,9 @@ def write_tables(
 ) -> pd.DataFrame:
     """Write ``episodes.csv`` (every cell's episodes), ``results.csv`` (one row per distinct
     ``by``, with intervals; a sweep adds its tag, e.g. ``("study", "p", "env", "shift",
-    "agent")``), ``frontier.csv`` and ``posteriors.csv``; returns results.
+    "agent")``), ``seeds.csv`` (each seed's value of every metric), ``comparisons.csv`` (each
+    agent paired with the reference agent on the same layouts, :mod:`rewunc.comparisons`),
+    ``frontier.csv`` and ``posteriors.csv``; returns results.
 
     Refuses episodes recorded twice (the same study, seed, shift, agent and episode)."""
     if not cells:
@@ -73,11 +83,31 @@ def write_tables(
     results = pd.DataFrame(aggregate_episodes(episodes.to_dict("records"), by=by))
     run.write_table("episodes.csv", episodes.to_dict("records"))
     run.write_table("results.csv", results.to_dict("records"))
+    run.write_table("seeds.csv", seed_values(episodes, by).to_dict("records"))
+    if episodes["agent"].nunique() > 1:
+        pairs = [k for k in by if k != "agent"]
+        run.write_table(
+            "comparisons.csv", paired_comparisons(episodes, by=pairs).to_dict("records")
+        )
     if frontiers:
         run.write_table("frontier.csv", pd.concat(frontiers).to_dict("records"))
     if posteriors:
         run.write_table("posteriors.csv", list(posteriors))
     return results
+
+
+def seed_values(episodes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Each seed's mean of every rate, return and (where every episode has it) regret, one row
+    per (``by``, seed): the values the intervals of ``results.csv`` summarise."""
+    keys = [*by, "seed"]
+    frame = episodes[keys].copy()
+    for rate, outcomes in RATES.items():
+        frame[rate] = episodes["outcome"].isin(outcomes).astype(float)
+    for value in ("return", "regret"):
+        if value in episodes and episodes[value].notna().all():
+            frame[value] = episodes[value].astype(float)
+    table = frame.groupby(keys, sort=False)
+    return table.mean().reset_index().assign(episodes=table.size().to_numpy())
 
 
 def exactness(episodes: pd.DataFrame, *, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
@@ -92,8 +122,10 @@ def exactness(episodes: pd.DataFrame, *, level: float = 0.95, seed: int = 0) -> 
     optimum by 10% of what separates the optimum from acting at random.
 
     Intervals (``level``): with one seed, a percentile bootstrap over layouts for the per-layout
-    numbers and none for the pooled ones (one LP per cell); with several seeds, Student-t over
-    the seeds' values, and the point estimate is the mean over seeds.
+    numbers and none for the pooled ones (one LP per cell); with several seeds, the point
+    estimate is the mean over seeds and the interval a bootstrap: two-level (seeds, then layouts)
+    for the per-layout gap, over the seeds' values for the others (a percentile interval never
+    leaves the values' range, as a Student-t over few seeds can).
     """
     if "optimum" not in episodes:
         return pd.DataFrame()
@@ -136,13 +168,16 @@ def exactness(episodes: pd.DataFrame, *, level: float = 0.95, seed: int = 0) -> 
         for name in ("normalised_gap_stochastic", "pooled_optimum", "pooled_objective"):
             row[name] = float(np.mean([r[name] for r in per_seed]))
         if len(seeds) > 1:
-            for name in ("gap", "normalised_gap", "pooled_gap", "pooled_normalised_gap"):
-                values = np.array(
-                    [r[name].mean() if name == "gap" else r[name] for r in per_seed], dtype=float
-                )
+            rng = np.random.default_rng([seed, len(rows)])
+            gaps = np.concatenate([r["gap"] for r in per_seed])
+            owner = np.repeat(np.arange(len(per_seed)), [len(r["gap"]) for r in per_seed])
+            row["gap"] = float(np.mean([r["gap"].mean() for r in per_seed]))
+            row["gap_lo"], row["gap_hi"] = two_level_bootstrap(gaps, owner, rng, level=level)
+            for name in ("normalised_gap", "pooled_gap", "pooled_normalised_gap"):
+                values = np.array([r[name] for r in per_seed], dtype=float)
                 row[name] = float(values.mean())
-                row[f"{name}_lo"], row[f"{name}_hi"] = t_interval(values, level)
-            row["interval"] = f"{pct} Student-t over {len(seeds)} seeds"
+                row[f"{name}_lo"], row[f"{name}_hi"] = bootstrap_interval(values, rng, level=level)
+            row["interval"] = f"{pct} bootstrap over {len(seeds)} seeds (gap: and their layouts)"
         else:
             only = per_seed[0]
             gap, scale = only["gap"], only["scale"]

@@ -16,7 +16,6 @@ import pandas as pd
 from rewunc.agents.tabular import AgentError, LayoutPlans, agent_name, make_agent, plan_layouts
 from rewunc.agents.tabular import risk_lp as broil_lp
 from rewunc.evaluate import EvalLayouts, evaluate, format_summary, shift_name
-from rewunc.experts import BoltzmannExpert
 from rewunc.posterior import RewardPosterior
 from rewunc.risk import check_alpha, cvar, sample_returns
 from rewunc.rollout import TabularPolicy
@@ -145,7 +144,7 @@ def p_sweep(experiment: str, cfg, flags, summary: Sequence[str]) -> int:
     from rewunc.plots import plot_run
 
     run = common.start(experiment, cfg, flags)
-    expert = BoltzmannExpert(beta=cfg.expert_beta)
+    expert = cfg.demonstrator()
     cells, frontiers, posteriors = [], [], []
     # fmt: off
     for seed in cfg.seeds:
