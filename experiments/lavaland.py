@@ -61,7 +61,12 @@ class LavaLandConfig(TabularFields, StudyConfig):
 
 FAST = dict(
     seeds=(0,),
-    n_demos=8, num_warmup=150, num_samples=150, max_tree_depth=6, n_episodes=12, agent_samples=50
+    n_demos=8,
+    num_warmup=150,
+    num_samples=150,
+    max_tree_depth=6,
+    n_episodes=12,
+    agent_samples=50,
 )
 STUDY = "lavaland"
 SUMMARY = ("goal_rate", "hazard_rate", "timeout_rate", "return", "regret")
