@@ -25,6 +25,11 @@ def _expert_rewards(mdp: TabularMDP, weights) -> np.ndarray:
     return mdp.state_rewards(mdp.true_weights if weights is None else np.asarray(weights))
 
 
+def _check_rationality(beta) -> None:
+    if not (np.isfinite(beta) and beta > 0):
+        raise DataError(f"beta: expected a rationality > 0, got {beta!r}")
+
+
 @dataclass(frozen=True)
 class OptimalExpert:
     """Optimal for ``weights`` (default: the env's true weights) on each episode's own layout."""
@@ -48,8 +53,7 @@ class BoltzmannExpert:
     weights: Sequence[float] | None = None
 
     def __post_init__(self):
-        if not (np.isfinite(self.beta) and self.beta > 0):
-            raise DataError(f"beta: expected a rationality > 0, got {self.beta!r}")
+        _check_rationality(self.beta)
 
     def policy(self, mdp: TabularMDP) -> np.ndarray:
         rewards = _expert_rewards(mdp, self.weights)
@@ -69,8 +73,7 @@ class HardBoltzmannExpert:
     weights: Sequence[float] | None = None
 
     def __post_init__(self):
-        if not (np.isfinite(self.beta) and self.beta > 0):
-            raise DataError(f"beta: expected a rationality > 0, got {self.beta!r}")
+        _check_rationality(self.beta)
 
     def policy(self, mdp: TabularMDP) -> np.ndarray:
         rewards = _expert_rewards(mdp, self.weights)
