@@ -42,15 +42,15 @@ def paired_comparisons(
     by: Sequence[str] = ("study", "shift"),
     n_boot: int = 2000,
 ) -> pd.DataFrame:
-    """One row per (``by``, agent, metric): the paired difference agent − ``reference`` (default
-    :func:`reference_agent`) with its interval, and McNemar's test for rates.
+    """One row per (``by``, agent, metric): the paired difference agent − ``reference`` (default:
+    each cell's :func:`reference_agent`; cells without the reference are skipped) with its
+    interval, and McNemar's test for rates.
 
     ``episodes``: records with ``by``, ``agent``, ``seed``, ``episode``, ``layout_seed``,
     ``outcome`` and ``return`` (``regret`` where present). Raises ValueError when an agent's
     episodes do not pair with the reference's (other layouts, or episodes missing)."""
     by = list(by)
-    reference = reference or reference_agent(episodes["agent"])
-    if reference not in set(episodes["agent"]):
+    if reference is not None and reference not in set(episodes["agent"]):
         raise ValueError(f"comparisons: reference agent {reference!r} was not evaluated")
     values = ["return"] + (
         ["regret"] if "regret" in episodes and episodes["regret"].notna().all() else []
@@ -59,21 +59,23 @@ def paired_comparisons(
     for key, cell in episodes.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         cell_of = dict(zip(by, key, strict=True))
-        base = cell[cell["agent"] == reference].set_index(list(PAIR)).sort_index()
+        # a study may evaluate different agents in different cells: each cell's own reference
+        ref = reference or reference_agent(cell["agent"])
+        base = cell[cell["agent"] == ref].set_index(list(PAIR)).sort_index()
         for agent, other in cell.groupby("agent", sort=False):
-            if agent == reference:
+            if agent == ref or base.empty:
                 continue
             other = other.set_index(list(PAIR)).sort_index()
             if not other.index.equals(base.index) or not np.array_equal(
                 other["layout_seed"].to_numpy(), base["layout_seed"].to_numpy()
             ):
                 raise ValueError(
-                    f"comparisons: {agent} and {reference} on {cell_of} were not "
+                    f"comparisons: {agent} and {ref} on {cell_of} were not "
                     "evaluated on the same layouts: they cannot be paired"
                 )
             seeds = other.index.get_level_values("seed").to_numpy()
             rng = np.random.default_rng(stable_seed("comparisons", *key, agent))
-            head = {**cell_of, "agent": agent, "reference": reference}
+            head = {**cell_of, "agent": agent, "reference": ref}
             head.update(seeds=len(np.unique(seeds)), pairs=len(other))
             for metric, outcomes in RATES.items():
                 a = other["outcome"].isin(outcomes).to_numpy()

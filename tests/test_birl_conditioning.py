@@ -162,7 +162,7 @@ def lavaland_arrays(size=8, seed=0):
 def test_warm_started_and_accelerated_soft_vi_give_the_same_q_and_gradients(solver):
     mdp, arrays = lavaland_arrays()
     rng = np.random.default_rng(0)
-    w = jnp.asarray(rng.normal(size=4), jnp.float32)
+    w = jnp.asarray(rng.normal(size=len(mdp.feature_names)), jnp.float32)
     states = jnp.arange(0, mdp.n_states, 3)
 
     def loss(w, v0, solver):
@@ -198,7 +198,7 @@ def test_warm_started_and_accelerated_soft_vi_give_the_same_q_and_gradients(solv
         h = 1e-5
         fd = [
             (float(loss64(w64.at[k].add(h))) - float(loss64(w64.at[k].add(-h)))) / (2 * h)
-            for k in range(4)
+            for k in range(len(w))
         ]
         np.testing.assert_allclose(g64, fd, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(np.asarray(g_ref), g64, rtol=2e-3, atol=1e-4)
@@ -279,8 +279,8 @@ def test_the_compiled_sampler_draws_what_numpyros_mcmc_draws():
 
 
 def test_lavaland_declares_its_terrain_group_and_it_is_one_hot():
-    assert LavaLand.feature_groups == (("dirt", "grass", "lava", "target"),)
-    for shift in (None, "lava"):
+    assert LavaLand.feature_groups == (("dirt", "grass", "lava", "target", "gravel"),)
+    for shift in (None, *LavaLand.SHIFTS):
         env = LavaLand(shift, size=6, layout_seed=1)
         env.reset(seed=0)
         np.testing.assert_allclose(env.to_mdp().features.sum(1), 1.0)
@@ -305,12 +305,16 @@ def test_bad_inputs_are_refused():
         birl.fit(_data(), feature_names=NAMES)
 
 
-def test_birl_defaults_to_the_fast_soft_vi_and_the_studies_keep_their_numerics():
-    """The studies' committed results were sampled with plain sweeps from V = 0; BIRL's own
-    default is the fast path (same posterior, other draws)."""
+def test_the_studies_run_birl_with_its_defaults():
+    """One BIRL: a study's posterior comes from the same numerics as a user's ``BIRL()`` (the
+    fast soft VI, the reference parameterisation) and the env's declared feature groups."""
     from experiments.lavaland import LavaLandConfig
 
-    fast = BIRL().config
-    assert (fast["solver"], fast["warm_start"], fast["grad_tol"]) == ("anderson", True, 1e-3)
+    default = BIRL().config
+    assert (default["solver"], default["warm_start"], default["grad_tol"]) == (
+        "anderson", True, 1e-3
+    )  # fmt: skip
     study = BIRL(**LavaLandConfig().birl_options()).config
-    assert (study["solver"], study["warm_start"], study["grad_tol"]) == ("sweeps", False, None)
+    for key in ("solver", "warm_start", "grad_tol", "parameterisation"):
+        assert study[key] == default[key], key
+    assert tuple(map(tuple, study["feature_groups"])) == LavaLand.feature_groups

@@ -69,3 +69,23 @@ def test_agents_on_other_layouts_are_refused():
 def test_reference_is_bayes_mean_where_evaluated():
     assert reference_agent(["MAP", "BayesMean", "Oracle"]) == "BayesMean"
     assert reference_agent(np.array(["PPO", "TrueReward"])) == "PPO"
+
+
+def test_each_cell_compares_with_its_own_reference():
+    """A study that evaluates BayesMean in one cell and not another (deep_corner_goal's p = 0.25
+    runs only TrueReward and the Oracle) compares each cell with the reference it has."""
+    seeds = [0] * 4
+    with_mean = pd.concat(
+        [_episodes("BayesMean", ["goal"] * 4, [1.0] * 4, seeds),
+         _episodes("Oracle", ["goal"] * 4, [1.0] * 4, seeds)]
+    )  # fmt: skip
+    without = pd.concat(
+        [_episodes("TrueReward", ["hazard"] * 4, [0.0] * 4, seeds),
+         _episodes("Oracle", ["goal"] * 4, [1.0] * 4, seeds)]
+    ).assign(study="t")  # fmt: skip
+    table = paired_comparisons(pd.concat([with_mean, without]))
+    refs = table.groupby("study")["reference"].unique()
+    assert list(refs["s"]) == ["BayesMean"] and list(refs["t"]) == ["TrueReward"]
+    # a named reference skips the cells that lack it
+    named = paired_comparisons(pd.concat([with_mean, without]), "BayesMean")
+    assert set(named["study"]) == {"s"}

@@ -19,14 +19,18 @@ from rewunc.agents.deep import (  # noqa: E402
     load_agent,
     save_agent,
 )
+from rewunc.envs import LavaLand  # noqa: E402
 
 ENV = "rewunc/LavaLand-v0"
-K = 4
+K = len(LavaLand.feature_names)
+# the seen features near their true weights; the unseen ones (lava, gravel) at their N(0, 1) prior
+LOC = np.array([-0.05, -0.25, 0.0, 1.0, 0.0])
+SCALE = np.array([0.02, 0.05, 1.0, 0.05, 1.0])
 
 
 def _draws(M=50, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, K))
+    return rng.normal(LOC, SCALE, size=(M, K))
 
 
 def _rollout(wrapper, steps, seed=0):
@@ -85,7 +89,7 @@ def test_recorded_draw_returns_equal_w_times_discounted_feature_counts():
 def test_wrapper_refuses_bad_arguments():
     venv = make_vec_env(ENV, n_envs=1)
     for kwargs, message in (
-        (dict(weights=np.zeros(4)), "weights"),
+        (dict(weights=np.zeros(K)), "weights"),
         (dict(weights=_draws(), scalarisation="median"), "scalarisation"),
         (dict(weights=_draws(M=3), scalarisation="draw", draw=3), "draw"),
         (dict(weights=_draws(), q=1.0), "q"),

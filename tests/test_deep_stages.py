@@ -41,13 +41,13 @@ from rewunc.study.report import exactness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "rewunc/LavaLand-v0"
-NAMES = ("dirt", "grass", "lava", "target")
+NAMES = ("dirt", "grass", "lava", "target", "gravel")
 TINY = DeepSettings(steps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1)
 
 
 def posterior(M=30, seed=0, names=NAMES):
     rng = np.random.default_rng(seed)
-    w = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
+    w = rng.normal([-0.05, -0.25, 0.0, 1.0, 0.0], [0.02, 0.05, 1.0, 0.05, 1.0], size=(M, 5))
     return RewardPosterior(weights=w, feature_names=names, chain=np.zeros(M, dtype=int))
 
 
@@ -112,7 +112,7 @@ def test_settings_are_validated():
 
 
 def test_a_posterior_with_other_feature_names_is_refused_before_training():
-    wrong = posterior(names=("dirt", "grass", "water", "target"))
+    wrong = posterior(names=("dirt", "grass", "water", "target", "gravel"))
     for spec in ("CVaR(alpha=0.9)", "MeanStd(kappa=1.0)"):
         with pytest.raises(DeepAgentError, match="differ from the env's"):
             train_agent(spec, ENV, {}, wrong, 0, TINY)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rewunc.config import parse_config
+from rewunc.envs import ColorGoal, CornerGoal, KeysChests, LavaLand
 from rewunc.io import CorruptFileError, OverwriteError, read_npz, write_json, write_npz
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
@@ -50,7 +51,8 @@ def test_solve_layouts_end_to_end(tmp_path, capsys):
     out = tmp_path / "solve"
     assert solve_layouts.main(["--layouts", "1", "--out", str(out)]) == 0
     rows = json.loads((out / "solved.json").read_text())["rows"]
-    assert len(rows) == 8  # 4 envs × (train + 1 shift)
+    gridworlds = (LavaLand, CornerGoal, ColorGoal, KeysChests)
+    assert len(rows) == sum(1 + len(env.SHIFTS) for env in gridworlds)  # each on every split
     assert all(r["outcome"] == "goal" for r in rows)  # the optimal policy for the true reward
     assert {p.name for p in out.glob("*.png")} == {
         "LavaLand.png",

@@ -190,7 +190,7 @@ def test_reward_map_refuses_other_envs():
 
 
 def test_reward_map_of_a_gridworld():
-    post = small_posterior(("dirt", "grass", "lava", "target"))
+    post = small_posterior(("dirt", "grass", "lava", "target", "gravel"))
     fig = plots.reward_map(post, "rewunc/LavaLand-v0", {"size": 6}, "lava", 3)
     title = fig.get_suptitle()
     assert "LavaLand" in title and "'lava'" in title and "seed 3" in title and "80" in title

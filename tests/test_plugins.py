@@ -108,9 +108,9 @@ def test_check_env_on_a_builtin(capsys):
     code, lines, _ = _check_env(capsys, "rewunc/LavaLand-v0")
     assert code == 0
     for check in ("protocol", "gymnasium check_env", "determinism", "mdp"):
-        for split in ("train", "lava"):
+        for split in ("train", "lava", "harmless"):
             assert f"{check} [{split}]: ok" in lines
-    assert lines[-1] == "rewunc/LavaLand-v0: all 8 checks passed"
+    assert lines[-1] == "rewunc/LavaLand-v0: all 12 checks passed"
 
 
 def test_check_env_on_the_ice_pond_example_with_kwargs(capsys, examples):

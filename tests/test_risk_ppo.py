@@ -21,16 +21,18 @@ from rewunc.agents.deep import (  # noqa: E402
     broil_weights,
     critic_basis,
 )
+from rewunc.envs import LavaLand
 from rewunc.risk import broil, cvar
 
 th.set_num_threads(1)  # tiny nets: threads only contend on a 2-core machine
 
 ENV_ID = "rewunc/LavaLand-v0"
-TRUE_W = np.array([-0.05, -0.25, -2.0, 1.0])
+TRUE_W = np.asarray(LavaLand.TRUE_WEIGHTS, dtype=float)
+K = len(TRUE_W)  # the env's feature count, read from the env rather than written out
 
 
-def lavaland(n_envs=4, seed=0):
-    return make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
+def lavaland(n_envs=4, seed=0, **env_kwargs):
+    return make_vec_env(ENV_ID, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
 
 
 # ---- 1. PG-BROIL weights ---------------------------------------------------------------------
@@ -173,17 +175,17 @@ def scalar_gae(rewards, values, episode_starts, last_values, last_dones, gamma, 
 
 
 ROLLOUT_CASES = {
-    "posterior-basis, 5 draws": ("posterior", np.random.default_rng(1).normal(size=(5, 4))),
-    "features-basis, 5 draws": ("features", np.random.default_rng(1).normal(size=(5, 4))),
+    "posterior-basis, 5 draws": ("posterior", np.random.default_rng(1).normal(size=(5, K))),
+    "features-basis, 5 draws": ("features", np.random.default_rng(1).normal(size=(5, K))),
     "posterior-basis, 1 draw (rank 1)": ("posterior", TRUE_W[None]),
 }
 
 
 @pytest.fixture(scope="module", params=list(ROLLOUT_CASES))
 def rollout(request):
-    """One rollout (8 envs × 120 steps) of an untrained RiskAversePPO on LavaLand."""
+    """One rollout (8 envs × 120 steps) of an untrained RiskAversePPO on 6×6 LavaLand."""
     basis, W = ROLLOUT_CASES[request.param]
-    env = lavaland(n_envs=8, seed=3)
+    env = lavaland(n_envs=8, seed=3, size=6)  # small: random walks reach the target
     model = RiskAversePPO(
         "SuccessorFeaturePolicy",
         env,
@@ -220,7 +222,7 @@ def test_buffer_features_and_timeout_bootstrap(rollout):
     )
     # y(terminal_observation) where truncated, with the rollout's (pre-update) critic
     policy = SuccessorFeaturePolicy(
-        model.observation_space, model.action_space, lambda _: 3e-4, n_features=4
+        model.observation_space, model.action_space, lambda _: 3e-4, n_features=K
     )
     policy.load_state_dict(policy_before)
     n_checked = 0
@@ -239,7 +241,7 @@ def test_buffer_features_and_timeout_bootstrap(rollout):
     obs = rec.buffer["observations"].reshape(-1, *model.observation_space.shape)
     with th.no_grad():
         y = policy.predict_values(th.as_tensor(obs)).numpy()
-    np.testing.assert_allclose(rec.buffer["values"].reshape(-1, 4), y, atol=1e-5)
+    np.testing.assert_allclose(rec.buffer["values"].reshape(-1, K), y, atol=1e-5)
 
 
 def _draws_to_check(model, W):
@@ -247,7 +249,7 @@ def _draws_to_check(model, W):
     B = model.rollout_buffer.critic_basis
     rng = np.random.default_rng(7)
     if np.linalg.matrix_rank(B) == B.shape[0]:
-        return [*rng.normal(size=(4, 4)), TRUE_W, *W]
+        return [*rng.normal(size=(4, K)), TRUE_W, *W]
     return [*W, *(rng.normal(size=(3, 1)) * W[0])]
 
 
@@ -289,14 +291,14 @@ def test_per_draw_advantages_are_exact(rollout):
 def test_posterior_basis_value_loss_is_the_mean_per_draw_value_loss():
     rng = np.random.default_rng(3)
     for M in (1, 3, 10):
-        W, p = rng.normal(size=(M, 4)), rng.dirichlet(np.ones(M))
+        W, p = rng.normal(size=(M, K)), rng.dirichlet(np.ones(M))
         B = critic_basis(W, p)
-        err = rng.normal(size=(50, 4))  # ψ − R for 50 samples
+        err = rng.normal(size=(50, K))  # ψ − R for 50 samples
         mse = np.mean((err @ B) ** 2)  # SB3's F.mse_loss over the K outputs
         assert np.isclose(mse, np.mean((err @ W.T) ** 2 @ p))
-    B = critic_basis(TRUE_W[None])  # one draw: y = 2(w·ψ)·w/|w|
-    np.testing.assert_allclose(B, 2 * np.outer(TRUE_W, TRUE_W) / np.linalg.norm(TRUE_W))
-    np.testing.assert_allclose(critic_basis(W, kind="features", gamma=0.9), 0.1 * np.eye(4))
+    B = critic_basis(TRUE_W[None])  # one draw: y = √K (w·ψ)·w/|w|
+    np.testing.assert_allclose(B, np.sqrt(K) * np.outer(TRUE_W, TRUE_W) / np.linalg.norm(TRUE_W))
+    np.testing.assert_allclose(critic_basis(W, kind="features", gamma=0.9), 0.1 * np.eye(K))
 
 
 def test_scalar_advantage_is_risk_weighted(rollout):
@@ -319,7 +321,7 @@ def test_scalar_advantage_is_risk_weighted(rollout):
 def test_mu_hat_is_mean_discounted_feature_count_of_finished_episodes(rollout):
     model, rec, _, _ = rollout
     n = len(rec.steps[0]["dones"])
-    acc, disc, done_counts = np.zeros((n, 4)), np.ones(n), []
+    acc, disc, done_counts = np.zeros((n, K)), np.ones(n), []
     for s in rec.steps:  # the first rollout starts with fresh episodes
         acc += disc[:, None] * s["phi"]
         disc *= model.gamma
@@ -355,7 +357,7 @@ def test_fallback_when_no_episode_finishes():
 
 
 def _train(seed, **kw):
-    W = np.random.default_rng(0).normal(size=(10, 4))
+    W = np.random.default_rng(0).normal(size=(10, K))
     model = RiskAversePPO(
         "SuccessorFeaturePolicy",
         lavaland(4, seed=seed),
@@ -379,7 +381,7 @@ def test_learn_is_deterministic_with_a_seed():
     assert sa.keys() == sb.keys()
     for k in sa:
         assert th.equal(sa[k], sb[k]), k
-    assert a.policy.value_net.out_features == 4
+    assert a.policy.value_net.out_features == K
     c = _train(6)
     assert not all(th.equal(sa[k], c.policy.state_dict()[k]) for k in sa)
 
@@ -442,20 +444,20 @@ def test_single_true_draw_optimises_the_true_reward(lam, alpha):
         ({"lam": True}, "lam"),
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": 1.01}, "alpha"),
-        ({"posterior_weights": np.zeros((3, 5))}, "posterior_weights"),
-        ({"posterior_weights": np.zeros(4)}, "posterior_weights"),
-        ({"posterior_weights": np.full((2, 4), np.nan)}, "posterior_weights"),
+        ({"posterior_weights": np.zeros((3, K + 1))}, "posterior_weights"),
+        ({"posterior_weights": np.zeros(K)}, "posterior_weights"),
+        ({"posterior_weights": np.full((2, K), np.nan)}, "posterior_weights"),
         ({"probs": [0.5, 0.4]}, "probs"),
         ({"feature_names": ("dirt", "grass", "water", "target")}, "feature_names"),
         ({"policy": "CnnPolicy"}, "policy"),
         ({"policy_kwargs": {"n_features": 3}}, "policy_kwargs"),
         ({"critic_basis": "psi"}, "critic_basis"),
         ({"critic_basis": np.eye(3)}, "critic_basis"),
-        ({"posterior_weights": np.zeros((2, 4))}, "posterior_weights"),
+        ({"posterior_weights": np.zeros((2, K))}, "posterior_weights"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, field):
-    args = {"policy": "MlpPolicy", "posterior_weights": np.ones((2, 4)), **kwargs}
+    args = {"policy": "MlpPolicy", "posterior_weights": np.ones((2, K)), **kwargs}
     policy = args.pop("policy")
     with pytest.raises(ValueError, match=field):
         RiskAversePPO(policy, lavaland(1), n_steps=8, batch_size=8, **args)
@@ -465,7 +467,7 @@ def test_policy_class_must_have_a_feature_head():
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     with pytest.raises(TypeError, match="policy"):
-        RiskAversePPO(ActorCriticPolicy, lavaland(1), posterior_weights=np.zeros((2, 4)))
+        RiskAversePPO(ActorCriticPolicy, lavaland(1), posterior_weights=np.zeros((2, K)))
 
 
 def test_buffer_refuses_training_before_weights():

@@ -22,9 +22,10 @@ def _posterior(seed=0, M=200):
             rng.normal(-0.25, 0.05, M),  # grass
             rng.normal(0.0, 1.0, M),  # lava: never seen, prior only
             rng.normal(1.0, 0.05, M),  # target
+            rng.normal(0.0, 1.0, M),  # gravel: never seen in training either
         ]
     )
-    return RewardPosterior(w, ("dirt", "grass", "lava", "target"), np.zeros(M, int))
+    return RewardPosterior(w, ("dirt", "grass", "lava", "target", "gravel"), np.zeros(M, int))
 
 
 def test_selection_picks_the_candidate_with_the_best_exact_score():

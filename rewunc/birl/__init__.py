@@ -1,8 +1,8 @@
 """Bayesian inverse reinforcement learning: reward posteriors from demonstrations and preferences.
 
 ``model`` holds the NumPyro model functions, ``infer`` the sampler and diagnostics,
-``choice`` the MDP-free demonstration likelihoods (a sampled normaliser from reference rollouts;
-the perturbation contrast),
+``choice`` the MDP-free demonstration likelihoods (a sampled normaliser from reference rollouts
+or a defensive mixture with replays; the perturbation contrast),
 ``parameterisation`` how the weights are parameterised (one-hot feature groups), ``sampler`` the
 compile-once NUTS sampler, ``policywalk`` the classic PolicyWalk baseline.
 """
@@ -11,6 +11,8 @@ from rewunc.birl.choice import (
     ChoiceData,
     choice_data,
     choice_log_likelihood,
+    mixture_rollout,
+    mixture_rollouts,
     perturbed_replays,
     reference_rollout,
     reference_rollouts,
@@ -46,6 +48,8 @@ __all__ = [
     "PreferenceData",
     "choice_data",
     "choice_log_likelihood",
+    "mixture_rollout",
+    "mixture_rollouts",
     "reference_rollout",
     "reference_rollouts",
     "default_chain_method",

@@ -14,8 +14,17 @@ depend on which trajectory was demonstrated:
 
     Ẑ_s(w) = (1/J) Σ_j (q/r)(τ_j) exp(β·w·Φ(τ_j)),   log p(τ_n | w) ≈ β·w·Φ(τ_n) − log Ẑ_s(w).
 
-Here the proposal is the reference (uniform random actions, so q/r = 1; ``log_weights`` holds
-log q/r for any other proposal). Ẑ is unbiased, log Ẑ is biased low (Jensen: by about
+:func:`reference_rollouts` draws them from the reference itself (uniform random actions, so
+q/r = 1). Where random actions rarely reach what the demonstrator does (PointLava's target is
+never reached by them, so every importance weight but one is ~0), :func:`mixture_rollouts` draws
+from a *defensive mixture* (Hesterberg 1995) r = ρ·q + (1 − ρ)·replay_n, replay_n being noisy
+replays of the demonstration's actions, and stores log q/r in ``log_weights``. Both q and replay_n
+are open-loop policies whose densities over an action sequence are products over its steps, so
+q/r of a realised episode is exact, and q/r ≤ 1/ρ bounds the weights. This proposal does depend
+on the demonstration, unlike the reference; Ẑ_s(w) stays an unbiased estimate of the same Z_s(w)
+(importance sampling is unbiased for any proposal that covers q), so the likelihood is consistent
+as J → ∞; what that dependence costs at finite J is what the SBC test on env-simulated
+demonstrations measures. Ẑ is unbiased, log Ẑ is biased low (Jensen: by about
 Var(Ẑ)/2Z², O(1/J)), so the estimated likelihood is consistent as J → ∞ and over-confident at
 small J wherever the alternatives rarely reach what the demonstrations do. What it assumes: the
 start is reproduced from the reset seed (``Trajectory.layout_seed``); the reference covers the
@@ -37,6 +46,7 @@ Reward Design property).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -247,6 +257,116 @@ def reference_rollouts(
     ]
     chosen = np.stack([demo.discounted_feature_counts(gamma) for demo in trajs])
     return TrajectoryChoices(chosen, np.array(alternatives), names, env_id, gamma, "sampled")
+
+
+def _open_loop_space(env: gym.Env) -> tuple[gym.Space, float]:
+    """The action space, if its uniform density exists (Discrete, or a bounded Box), and the
+    reference's log density of one action."""
+    space = env.action_space
+    if isinstance(space, spaces.Discrete):
+        return space, -math.log(space.n)
+    if isinstance(space, spaces.Box):
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        if np.isfinite(low).all() and np.isfinite(high).all() and (high > low).all():
+            return space, -float(np.log(high - low).sum())
+    raise DataError(
+        f"{env_name(env)}: mixture_rollouts needs a Discrete or bounded Box action space "
+        f"(where the uniform reference has a density), got {space}"
+    )
+
+
+def _replay_step(space, demo_action, scale: float, rng, action=None):
+    """Sample (when ``action`` is None) a noisy replay of one demonstrated action, and return
+    (action, its log density under the replay): Discrete, the demonstrated action with
+    probability 1 − scale, else uniform; Box, a Gaussian of sd ``scale`` around it truncated to
+    the space (so that the density is exact; clipping would put atoms on the bounds)."""
+    if isinstance(space, spaces.Discrete):
+        if action is None:
+            take_random = rng.random() < scale
+            action = int(space.start) + int(rng.integers(space.n)) if take_random else demo_action
+        same = float(int(action) == int(demo_action))
+        return action, math.log((1.0 - scale) * same + scale / space.n)
+    from scipy.stats import truncnorm
+
+    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+    mu = np.clip(np.asarray(demo_action, np.float64), low, high)
+    a, b = (low - mu) / scale, (high - mu) / scale
+    if action is None:
+        action = truncnorm.rvs(a, b, loc=mu, scale=scale, random_state=rng)
+    return action, float(truncnorm.logpdf(action, a, b, loc=mu, scale=scale).sum())
+
+
+def mixture_rollout(
+    env: gym.Env,
+    demo: Trajectory,
+    noise_scale: float,
+    mix: float,
+    rng: np.random.Generator,
+) -> tuple[Trajectory, float]:
+    """One draw from the defensive mixture r = mix·q + (1 − mix)·replay(demo) (see the module)
+    from the demonstration's reset seed, and log q/r of the episode it made."""
+    space, log_q_step = _open_loop_space(env)
+    scale = _check_scale(noise_scale, space)
+    if not isinstance(space, spaces.Discrete) and scale <= 0:
+        raise DataError(f"noise_scale: expected an sd > 0 for Box actions, got {noise_scale!r}")
+    replaying = rng.random() >= mix
+    actions, log_replay = [], [0.0]
+
+    def act(obs, env):
+        t = len(actions)
+        if t >= len(demo.actions):  # past the demonstration both components are the reference
+            action = _random_action(space, 1.0, rng)
+        elif replaying:
+            action, _ = _replay_step(space, demo.actions[t], scale, rng)
+        else:
+            action = _random_action(space, 1.0, rng)
+        if t < len(demo.actions):
+            log_replay[0] += _replay_step(space, demo.actions[t], scale, rng, action)[1]
+        else:
+            log_replay[0] += log_q_step
+        actions.append(action)
+        return action
+
+    trajectory = run_episode(env, demo.layout_seed, act).trajectory
+    log_q = log_q_step * len(actions)
+    log_r = np.logaddexp(math.log(mix) + log_q, math.log1p(-mix) + log_replay[0])
+    return trajectory, float(log_q - log_r)
+
+
+def mixture_rollouts(
+    env: gym.Env,
+    demonstrations: Demonstrations | Sequence[Trajectory],
+    n_alternatives: int,
+    seed: int,
+    *,
+    noise_scale: float = 0.5,
+    mix: float = 0.5,
+    gamma: float = 1.0,
+) -> TrajectoryChoices:
+    """Each demonstration beside ``n_alternatives`` draws from the defensive mixture of the
+    reference and noisy replays of it (:func:`mixture_rollout`), with their importance weights:
+    the sampled normaliser of the reference-tilted model with a proposal that reaches what the
+    demonstrator reaches (see the module).
+
+    Args:
+        noise_scale: the replays' noise: the probability of a uniform action (Discrete), or the
+            sd of a Gaussian truncated to the bounds (Box).
+        mix: ρ in (0, 1], the reference's share of the mixture; q/r ≤ 1/ρ.
+        seed: alternative j of demonstration i draws from ``default_rng([seed, i, j])``.
+    """
+    trajs, names, env_id = _demonstrations(env, demonstrations, n_alternatives, gamma)
+    if not (isinstance(mix, int | float) and 0.0 < mix <= 1.0):
+        raise DataError(f"mix: expected the reference's share in (0, 1], got {mix!r}")
+    alternatives, log_weights = [], []
+    for i, demo in enumerate(trajs):
+        row = [mixture_rollout(env, demo, noise_scale, mix, np.random.default_rng([seed, i, j]))
+               for j in range(n_alternatives)]  # fmt: skip
+        alternatives.append([_counts(t, gamma, None) for t, _ in row])
+        log_weights.append([lw for _, lw in row])
+    chosen = np.stack([demo.discounted_feature_counts(gamma) for demo in trajs])
+    return TrajectoryChoices(
+        chosen, np.array(alternatives), names, env_id, gamma, "sampled", np.array(log_weights)
+    )
 
 
 def perturbed_replays(
