@@ -28,7 +28,6 @@ from rewunc.config import (
     require_int,
     require_number,
 )
-from rewunc.data import NORMALISERS
 from rewunc.study.checks import (  # noqa: F401  (re-exported: the studies import them here)
     MAX_SEED,
     TRAIN,
@@ -48,6 +47,8 @@ from rewunc.study.checks import (  # noqa: F401  (re-exported: the studies impor
 EXECUTION_ONLY = ("jobs",)
 DATA = ("both", "preferences", "choices")
 EXPERTS = ("soft", "hard", "epsilon")
+# the studies' constructions of the choice likelihood (rewunc.birl.choice)
+CHOICE_LIKELIHOODS = ("sampled", "mixture", "choice_set")
 
 
 def option(default, help: str):
@@ -278,8 +279,10 @@ class FeatureFields:
     # effective 1 of 512 alternatives); see rewunc.birl.choice
     choice_normaliser: str = option(
         "choice_set",
-        "choices' likelihood: 'sampled' (reference rollouts estimate the partition function) or "
-        "'choice_set' (softmax over the demo and its noisy replays: a contrast, not a model)",
+        "choices' likelihood: 'sampled' (reference rollouts estimate the partition function), "
+        "'mixture' (the same from a defensive mixture of the reference and replays of the demo "
+        "with noise replay_noise[0], importance-weighted) or 'choice_set' (softmax over the demo "
+        "and its noisy replays: a contrast, not a model)",
     )
     n_alternatives: int = option(8, "alternatives beside each demonstration (choices)")
     replay_noise: tuple[float, ...] = option((0.5, 2.0), "action noise scales of the replays")
@@ -304,8 +307,8 @@ class FeatureFields:
 
     def _check_fields(self) -> None:
         require(self.data in DATA, "data", f"one of {list(DATA)}", self.data)
-        require(self.choice_normaliser in NORMALISERS, "choice_normaliser",
-                f"one of {list(NORMALISERS)}", self.choice_normaliser)  # fmt: skip
+        require(self.choice_normaliser in CHOICE_LIKELIHOODS, "choice_normaliser",
+                f"one of {list(CHOICE_LIKELIHOODS)}", self.choice_normaliser)  # fmt: skip
         horizons = ("episode", "demonstration")
         require(self.replay_horizon in horizons, "replay_horizon", f"one of {horizons}",
                 self.replay_horizon)  # fmt: skip

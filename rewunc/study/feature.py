@@ -36,18 +36,25 @@ def collect_choices(
     horizon: str = "demonstration",
 ) -> TrajectoryChoices:
     """Each demonstration beside ``n_alternatives`` alternatives from its start: reference
-    rollouts (``normaliser="sampled"``, :func:`rewunc.birl.choice.reference_rollouts`) or noisy
-    replays of it (``"choice_set"``, :func:`~rewunc.birl.choice.perturbed_replays`, with
+    rollouts (``normaliser="sampled"``, :func:`rewunc.birl.choice.reference_rollouts`), draws
+    from the defensive mixture of the reference and replays of it (``"mixture"``,
+    :func:`~rewunc.birl.choice.mixture_rollouts`, noise ``noise_scales[0]``), or noisy replays
+    of it (``"choice_set"``, :func:`~rewunc.birl.choice.perturbed_replays`, with
     ``noise_scales`` and ``horizon``)."""
-    from rewunc.birl.choice import perturbed_replays, reference_rollouts
+    from rewunc.birl.choice import mixture_rollouts, perturbed_replays, reference_rollouts
 
     def write(path):
-        kind = "reference rollouts" if normaliser == "sampled" else "perturbed replays"
+        kind = {"sampled": "reference rollouts", "mixture": "mixture rollouts"}.get(
+            normaliser, "perturbed replays"
+        )
         run.say(f"[{study} seed {seed}] {n_alternatives} {kind} per demonstration")
         env = make_env(env_id, None, env_kwargs)
         try:
             if normaliser == "sampled":
                 data = reference_rollouts(env, demos, n_alternatives, seed)
+            elif normaliser == "mixture":
+                scale = tuple(noise_scales)[0]
+                data = mixture_rollouts(env, demos, n_alternatives, seed, noise_scale=scale)
             else:
                 data = perturbed_replays(
                     env, demos, n_alternatives, noise_scales, seed, horizon=horizon
