@@ -161,7 +161,8 @@ def risk_frontier(
     scale = " (symlog scale)" if symlog else ""
     ax.set_xlabel(f"posterior CVaR$_{{{alpha:g}}}$ of the return{scale}")
     ax.set_ylabel("posterior expected return")
-    ax.set_title(f"BROIL frontier on shift '{shift}' (α={alpha:g}; means over {over})", fontsize=10)
+    ax.set_title(f"BROIL frontier on shift '{shift}' (α={alpha:g})", fontsize=10)
+    fig.suptitle(f"means over {over}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.margins(y=0.08)
     ax.autoscale_view()
@@ -180,7 +181,7 @@ def risk_frontier(
         ax2.axhline(oracle, color="black", ls="--", lw=1, label="Oracle (true reward)")
     ax2.set_xlabel("λ (1: posterior mean only, 0: CVaR only)")
     ax2.set_ylabel("true expected discounted return")
-    ax2.set_title(f"what each λ actually earns (mean over {over})", fontsize=10)
+    ax2.set_title("what each λ actually earns under the true reward", fontsize=10)
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.canvas.draw()  # lay the figure out, then freeze it: labels are placed in pixels

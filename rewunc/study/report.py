@@ -24,6 +24,17 @@ from rewunc.stats import bootstrap_interval, two_level_bootstrap
 from rewunc.study.config import contrast
 
 
+def _correlations(w: np.ndarray) -> np.ndarray:
+    """corr of the columns of w [M, K], NaN (and no warning) for a column that never varies (a
+    weight the parameterisation fixes, such as the reference feature's)."""
+    sd = w.std(axis=0)
+    varies = sd > 0
+    corr = np.full((w.shape[1], w.shape[1]), np.nan)
+    if varies.sum() >= 2:
+        corr[np.ix_(varies, varies)] = np.corrcoef(w[:, varies].T)
+    return corr
+
+
 def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), tags=None) -> dict:
     """One row of ``posteriors.csv``: means, sds, pairwise correlations and diagnostics; with
     two ``ambiguity`` contrasts a, b (e.g. "goal", "corner"): ``p_ambiguity`` = P(a > b) under
@@ -34,7 +45,7 @@ def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), ta
     for k, n in enumerate(names):
         row[f"mean_{n}"] = float(w[:, k].mean())
         row[f"sd_{n}"] = float(w[:, k].std(ddof=1))
-    corr = np.corrcoef(w.T)
+    corr = _correlations(w)
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             row[f"corr_{names[i]}_{names[j]}"] = float(corr[i, j])
@@ -43,7 +54,7 @@ def posterior_row(study: str, seed: int, post: RewardPosterior, ambiguity=(), ta
         row["p_ambiguity"] = float(np.mean(a > b))
         row["p_ambiguity_of"] = "P({} > {})".format(*ambiguity)
         row["sd_ambiguity"] = float(np.std(a - b, ddof=1))
-        row["ambiguity"] = float(np.corrcoef(a, b)[0, 1])
+        row["ambiguity"] = float(_correlations(np.column_stack([a, b]))[0, 1])
         row["ambiguity_of"] = "corr({}, {})".format(*ambiguity)
     row.update(
         max_rhat=_finite_extreme(np.nanmax, d.get("rhat", [])),  # NaN: a fixed weight
