@@ -73,7 +73,7 @@ from rewunc.experts import BoltzmannExpert  # noqa: E402
 from rewunc.rollout import collect  # noqa: E402
 
 # Weights the demonstrator uses (see the module docstring for what they imply).
-TRUE_W = np.array([-0.3, -1.0, -3.0, 3.0])
+TRUE_W = np.array([-0.3, -1.0, -3.0, 3.0, -0.3])  # dirt, grass, lava, target, gravel
 BETA, PRIOR_SD = 1.0, 3.0
 GROUPS = LavaLand.feature_groups
 NAMES = LavaLand.feature_names

@@ -89,7 +89,7 @@ def main(argv=None):
         env = gym.make("rewunc/LavaLand-v0", shift="lava", size=n, max_steps=4 * n)
         env.reset(seed=n)
         mdp = env.unwrapped.to_mdp(0.95)
-        W = mdp.true_weights + rng.normal(0.0, [0.05, 0.1, 1.0, 0.1], size=(args.samples, 4))
+        W = mdp.true_weights + rng.normal(0.0, [0.05, 0.1, 1.0, 0.1, 1.0], size=(args.samples, 5))
         ours_fn = partial(risk_lp, mdp, W, args.lam, args.alpha)
         t_ours, ours = timed(lambda f=ours_fn: f().objective, args.repeats)
         t_dense, dense = timed(partial(dense_broil_lp, mdp, W, args.lam, args.alpha), args.repeats)

@@ -125,7 +125,9 @@ def throughput(args) -> None:
     rng = np.random.default_rng(0)
     variants = {"plain (env reward)": None}
     for M in args.draws:
-        weights = rng.normal([-0.05, -0.25, 0.0, 1.0], [0.02, 0.05, 1.0, 0.05], size=(M, 4))
+        # dirt, grass, lava, target, gravel: the unseen ones at their N(0, 1) prior
+        loc, sd = [-0.05, -0.25, 0.0, 1.0, 0.0], [0.02, 0.05, 1.0, 0.05, 1.0]
+        weights = rng.normal(loc, sd, size=(M, 5))
         for scalarisation in SCALARISATIONS:
             variants[f"M={M} {scalarisation}"] = (weights, scalarisation)
 
