@@ -286,7 +286,7 @@ def gradient_cost(demos, draws: np.ndarray, repeats: int = 20) -> None:
             )
 
             def loglik(v):
-                q = planning._to_public(planning.bellman_q(mdp, reward, v))[0]
+                q = planning.to_public(planning.bellman_q(mdp, reward, v))[0]
                 return jnp.sum(counts * jax.nn.log_softmax(q, axis=-1))
 
             g = jax.grad(loglik)(v)

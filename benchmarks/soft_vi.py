@@ -79,7 +79,7 @@ def bench_grid(n: int, repeats: int, solver: str) -> None:
         v_bar = jax.grad(
             lambda v: jnp.sum(
                 jnp.log(
-                    jax.nn.softmax(planning._to_public(planning.bellman_q(arrays, R, v)), -1)[
+                    jax.nn.softmax(planning.to_public(planning.bellman_q(arrays, R, v)), -1)[
                         0, demo_states, 0
                     ]
                 )
