@@ -27,10 +27,10 @@ from rewunc.birl.infer import diagnostics
 from rewunc.birl.model import DemoData
 from rewunc.planning import (
     _hard_backup,
-    _to_public,
     _value_fixed_point,
     bellman_q,
     soft_plan_arrays,
+    to_public,
 )
 from rewunc.posterior import RewardPosterior
 
@@ -64,7 +64,7 @@ def _make_log_likelihood(data: DemoData, alpha: float, q: str, tol: float, solve
         def one_layout(mdp, counts, v0):
             reward = (mdp.features @ w)[None]
             v, _, _ = _value_fixed_point(_hard_backup, mdp, reward, tol, 20_000, v0[None], solver)
-            q_star = _to_public(bellman_q(mdp, reward, v))[0]
+            q_star = to_public(bellman_q(mdp, reward, v))[0]
             return jnp.sum(counts * jax.nn.log_softmax(alpha * q_star, axis=-1)), v[0]
 
         ll, v = jax.vmap(one_layout)(data.mdps, data.counts, v0)
