@@ -35,11 +35,10 @@ from rewunc.birl.choice import (
 from rewunc.config import ConfigError, parse_config, require_int, require_number
 from rewunc.envs.mujoco_lite import PointLava
 from rewunc.envs.mujoco_lite.experts import PointLavaExpert
-from rewunc.experiments.point_lava import PointLavaConfig
 from rewunc.io import write_json
 from rewunc.rollout import collect
 from rewunc.study.checks import make_env
-from rewunc.study.config import option
+from rewunc.study.config import StudyConfig, option
 
 ENV = "rewunc/PointLava-v0"
 CONSTRUCTIONS = ("reference", "mixture", "choice_set")
@@ -156,7 +155,10 @@ def main(argv=None) -> int:
     if out.exists() and not opts.force:
         print(f"error: {out} exists; pass --force to overwrite", file=sys.stderr)
         return 2
-    study = PointLavaConfig(num_warmup=cfg.num_warmup, num_samples=cfg.num_samples)
+    # PointLava's study options (β = 1, the target anchored at N(1, 0.05²)), built from the
+    # library's StudyConfig rather than by importing experiments/point_lava.py
+    study = StudyConfig(env=ENV, birl_beta=1.0, anchor_feature="target", anchor_prior=(1.0, 0.05),
+                        num_warmup=cfg.num_warmup, num_samples=cfg.num_samples)  # fmt: skip
     birl_options = study.birl_options()
     if cfg.infer_beta:  # a near-optimal expert is far from "uniform, tilted with β = 1"
         birl_options.update(beta=None, beta_prior=cfg.beta_prior)

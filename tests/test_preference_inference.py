@@ -485,16 +485,41 @@ def test_mixture_rollouts_refuse_bad_arguments_by_name(kwargs, field):
         mixture_rollouts(env, [demo], args.pop("n_alternatives"), seed=0, **args)
 
 
+def _assert_choice_sbc(chosen, alternatives, log_weights, w_true, jax_seed):
+    """One NUTS run over R independent replicates (each a block of the joint) under the N(0, 1)
+    prior; no divergences, and every coordinate's ranks are uniform (chosen [R, N, K],
+    alternatives [R, N, J, K], log_weights [R, N, J], w_true [R, K])."""
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
+
+    R = len(w_true)
+    data = ChoiceData(
+        jnp.asarray(chosen, jnp.float32),
+        jnp.asarray(alternatives, jnp.float32),
+        jnp.asarray(log_weights, jnp.float32),
+        jnp.zeros(R),
+    )
+
+    def model(data):
+        w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([R, K]).to_event(2))
+        loglik = jax.vmap(lambda d, w: choice_log_likelihood(d, w, 1.0))(data, w)
+        numpyro.factor("choices", loglik.sum())
+
+    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=50 * L, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(jax_seed), data, extra_fields=("diverging",))
+    assert int(mcmc.get_extra_fields()["diverging"].sum()) == 0
+    draws = np.asarray(mcmc.get_samples()["w"])[::50]  # [L, R, K]
+    assert (_rank_pvalues(draws, w_true) > 0.01).all()
+
+
 @pytest.mark.slow
 def test_simulation_based_calibration_of_the_mixture_proposal():
     """SBC of :func:`mixture_rollouts` on env-simulated data: demonstrations are drawn from the
     model by importance resampling of reference rollouts, and each one's alternatives crowd
     around it (the proposal depends on the demonstration). Calibrated ranks say that dependence
     does not bias the posterior at this J."""
-    import jax
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.infer import MCMC, NUTS
 
     R, N, P, J = 40, 6, 600, 200  # replicates, starts, SIR pool, alternatives
     env, rng = _FeatureRoom(), np.random.default_rng(1)
@@ -510,23 +535,7 @@ def test_simulation_based_calibration_of_the_mixture_proposal():
             demos.append(pools[n][rng.choice(P, p=np.exp(u - u.max()) / np.exp(u - u.max()).sum())])
         c = mixture_rollouts(env, demos, J, seed=1000 + r, noise_scale=0.2, mix=0.5)
         chosen[r], alts[r], logw[r] = c.chosen, c.alternatives, c.log_weights
-    data = ChoiceData(
-        jnp.asarray(chosen, jnp.float32),
-        jnp.asarray(alts, jnp.float32),
-        jnp.asarray(logw, jnp.float32),
-        jnp.zeros(R),
-    )
-
-    def model(data):
-        w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([R, K]).to_event(2))
-        loglik = jax.vmap(lambda d, w: choice_log_likelihood(d, w, 1.0))(data, w)
-        numpyro.factor("choices", loglik.sum())
-
-    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=50 * L, progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(1), data, extra_fields=("diverging",))
-    assert int(mcmc.get_extra_fields()["diverging"].sum()) == 0
-    draws = np.asarray(mcmc.get_samples()["w"])[::50]  # [L, R, K]
-    assert (_rank_pvalues(draws, w_true) > 0.01).all()
+    _assert_choice_sbc(chosen, alts, logw, w_true, jax_seed=1)
 
 
 @pytest.mark.slow
@@ -535,10 +544,6 @@ def test_simulation_based_calibration_on_env_rollouts():
     demonstrations are drawn from the model by importance resampling of a pool of reference
     rollouts (exact as the pool grows), and the fit sees fresh reference rollouts from
     :func:`reference_rollouts`. The R replicates are independent blocks of one NUTS run."""
-    import jax
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.infer import MCMC, NUTS
 
     R, N, P, J = 60, 8, 600, 300  # replicates, starts, SIR pool, alternatives
     env, rng = _FeatureRoom(), np.random.default_rng(0)
@@ -552,20 +557,5 @@ def test_simulation_based_calibration_on_env_rollouts():
             u = phi[n] @ w_true[r]
             chosen[r, n] = phi[n, rng.choice(P, p=np.exp(u - u.max()) / np.exp(u - u.max()).sum())]
     alts = reference_rollouts(env, [pool[0] for pool in pools], J, seed=5).alternatives
-    data = ChoiceData(
-        jnp.asarray(chosen, jnp.float32),
-        jnp.asarray(np.broadcast_to(alts, (R, *alts.shape)), jnp.float32),
-        jnp.zeros((R, N, J)),
-        jnp.zeros(R),
-    )
-
-    def model(data):
-        w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([R, K]).to_event(2))
-        loglik = jax.vmap(lambda d, w: choice_log_likelihood(d, w, 1.0))(data, w)
-        numpyro.factor("choices", loglik.sum())
-
-    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=50 * L, progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(0), data, extra_fields=("diverging",))
-    assert int(mcmc.get_extra_fields()["diverging"].sum()) == 0
-    draws = np.asarray(mcmc.get_samples()["w"])[::50]  # [L, R, K]
-    assert (_rank_pvalues(draws, w_true) > 0.01).all()
+    alts = np.broadcast_to(alts, (R, *alts.shape))
+    _assert_choice_sbc(chosen, alts, np.zeros((R, N, J)), w_true, jax_seed=0)
