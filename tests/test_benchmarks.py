@@ -30,3 +30,29 @@ def test_birl_benchmarks_weights_fit_lavaland():
     )
     out = _run("-c", code)
     assert out.returncode == 0, out.stderr
+
+
+def test_birl_regime_benchmark_runs_and_compares_only_sound_runs():
+    """One tiny size end to end, then the ratio rule: a run with divergences above 0.1% or an
+    R-hat above 1.05 is never the one compared, however fast."""
+    out = _run(
+        str(BENCHMARKS / "birl_regime.py"),
+        *("--sizes", "4", "--demos", "2", "--warmup", "10", "--draws", "10", "--accept", "0.9"),
+        *("--paths", "new", "policywalk", "--pw-samples", "20", "--pw-steps", "0.1"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "4×4, max_steps 16: 2 demonstrations" in out.stdout
+    assert "PolicyWalk δ=0.1" in out.stdout and "new / PolicyWalk" in out.stdout
+    code = (
+        f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import birl_regime as b; "
+        "rows = [b.Row(8, 'new@0.9', 1, 10, 1.2, 900, 0, 1000, 7), "
+        "b.Row(8, 'new@0.97', 1, 10, 1.01, 100, 0, 1000, 15), "
+        "b.Row(8, 'old@0.9', 1, 1, 1.01, 900, 50, 1000, 7), "
+        "b.Row(8, 'old@0.97', 1, 20, 1.01, 100, 1, 1000, 31)]; "
+        "assert b.best(rows, 'new').label == 'new@0.97'; "
+        "assert b.best(rows, 'old').label == 'old@0.97'; "
+        "print(b.ratio(rows, 'new', 'old'))"
+    )
+    out = _run("-c", code)
+    assert out.returncode == 0, out.stderr
+    assert "new@0.97 / old@0.97" in out.stdout and ": 2.0×" in out.stdout

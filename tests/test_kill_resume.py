@@ -29,8 +29,8 @@ FLAGS = (
 )
 GRID = ("expert_beta=10,50",)
 SEEDS = (0, 1)
-FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # of the uninterrupted run's stage markers
-RAY_FRACTIONS = (0.2, 0.5, 0.8)  # fewer: each start of a Ray driver costs seconds
+FRACTIONS = (0.15, 0.5, 0.85)  # of the uninterrupted run's stage markers
+RAY_FRACTIONS = (0.3, 0.7)  # fewer: each start of a Ray driver costs seconds
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None,
@@ -75,7 +75,7 @@ def _driver(out: Path, backend: str, log) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log, stderr=log, env=ENV)
 
 
-def _kill_at(proc: subprocess.Popen, path: Path, markers: int, timeout: float = 240) -> bool:
+def _kill_at(proc: subprocess.Popen, path: Path, markers: int, timeout: float = 480) -> bool:
     """SIGKILL the driver (only) once the sweep holds ``markers`` stage markers; False if it
     finished first."""
     deadline = time.monotonic() + timeout
@@ -111,12 +111,12 @@ def _kill_then_resume(uninterrupted: Path, tmp_path: Path, backend: str, fractio
     assert _contents(path) == _contents(uninterrupted)
 
 
-def test_a_local_sweep_killed_five_times_resumes_to_the_same_bytes(uninterrupted, tmp_path):
+def test_a_local_sweep_killed_three_times_resumes_to_the_same_bytes(uninterrupted, tmp_path):
     _kill_then_resume(uninterrupted, tmp_path, "local", FRACTIONS)
 
 
 @needs_ray
-def test_a_ray_sweep_killed_three_times_resumes_to_the_same_bytes(uninterrupted, tmp_path):
+def test_a_ray_sweep_killed_twice_resumes_to_the_bytes_of_a_local_run(uninterrupted, tmp_path):
     _kill_then_resume(uninterrupted, tmp_path, "ray", RAY_FRACTIONS)
 
 

@@ -281,11 +281,9 @@ def test_failing_cells_do_not_stop_the_others(tmp_path, monkeypatch):
     assert not (tmp_path / "sweeps" / "s" / "results.csv").exists()
 
 
-@needs_ray
-def test_ray_backend_matches_the_local_one_bit_for_bit(local, tmp_path):
-    path = run_sweep(_sweep(), tmp_path, "s", backend="ray", workers=2, quiet=True)
-    assert _hashes(path) == _hashes(local)
-    assert len(_hashes(path)) == len(TABLES) + 2 * 4
+# Ray against local, bit for bit: tests/test_kill_resume.py's Ray sweep, killed and resumed, must
+# end with every file of the local backend's uninterrupted run (a superset of these hashes), so
+# a second full Ray sweep here would only repeat it (and cost five minutes of the suite).
 
 
 # ---- one driver at a time ----------------------------------------------------------------

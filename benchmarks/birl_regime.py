@@ -1,0 +1,241 @@
+"""Bayesian IRL in the studies' regime: NUTS against its old numerics and against PolicyWalk.
+
+``benchmarks/birl.py`` measures a posterior no study has (β = 1, one layout, demonstrations that
+never reach the target). This one measures the flagship's: LavaLand's procedural training
+layouts (one per demonstration), the flagship's demonstrator (Boltzmann over soft Q at β = 50
+with the env's true weights), the flagship's prior (every weight N(0, 1), the target anchored at
+N(1, 0.05²)) and β, with ``max_steps`` = ``--steps-per-size`` × size (4 by default) so the
+demonstrations reach the target. At each of ``--sizes``:
+
+* ``new``: ``BIRL`` with the studies' options (``StudyConfig.birl_options``: declared one-hot
+  groups, reference parameterisation, Anderson soft VI, warm starts, dense mass), at each
+  ``--accept``;
+* ``old``: the same with the numerics the studies pinned before (raw weights, plain sweeps from
+  V = 0), at each ``--accept``;
+* ``PolicyWalk``: the same likelihood, prior, solver, warm starts and fixed references as ``new``
+  (so the same posterior), at each grid step of ``--pw-steps``.
+
+Each row: compile seconds apart from run seconds, max R-hat, min bulk ESS, min bulk ESS per run
+second, divergent transitions (count and %), leapfrog steps per draw. Ratios are printed only
+between runs at ≤ 0.1% divergent transitions (PolicyWalk has none) and R-hat ≤ 1.05, the
+fastest such run of each kind, so a fast but biased or unmixed sampler never wins. Targets
+(issue #18): NUTS ≥ 10× PolicyWalk's ESS/s at 32×32 and 64×64; new ≥ 4× faster than old at
+equal divergence.
+
+    python benchmarks/birl_regime.py [--sizes 8 32 64] [--demos 20] [--warmup 500] [--draws 500]
+"""
+
+from __future__ import annotations
+
+import os
+
+# Chains in parallel need one host device per chain; this must be set before JAX starts.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from rewunc.birl import BIRL, default_chain_method, demo_data  # noqa: E402
+from rewunc.birl.infer import diagnostics  # noqa: E402
+from rewunc.birl.parameterisation import group_indices, reference_features  # noqa: E402
+from rewunc.birl.policywalk import policy_walk  # noqa: E402
+from rewunc.rollout import collect  # noqa: E402
+from rewunc.study.config import StudyConfig, TabularFields  # noqa: E402
+
+ENV = "rewunc/LavaLand-v0"
+OLD = dict(parameterisation="raw", solver="sweeps", warm_start=False)
+MAX_DIVERGENT = 0.001  # the fraction at which runs are compared
+MAX_RHAT = 1.05  # and the R-hat: below it an ESS means nothing
+
+
+@dataclass(frozen=True)
+class Flagship(TabularFields, StudyConfig):
+    """The flagship's options (experiments/lavaland.py) at one grid size."""
+
+    anchor_feature: str = "target"
+    anchor_prior: tuple[float, ...] = (1.0, 0.05)
+
+
+@dataclass
+class Row:
+    grid: int
+    label: str
+    compile_s: float
+    run_s: float
+    rhat: float
+    ess: float
+    divergent: int
+    transitions: int
+    steps: float  # leapfrog steps per draw (NaN for PolicyWalk)
+
+    @property
+    def ess_per_s(self) -> float:
+        return self.ess / self.run_s
+
+    @property
+    def divergent_fraction(self) -> float:
+        return self.divergent / self.transitions
+
+    def line(self) -> str:
+        return (
+            f"{self.grid:>3d}×{self.grid:<3d} {self.label:>16s} {self.compile_s:9.2f} "
+            f"{self.run_s:8.1f} {self.rhat:9.3f} {self.ess:8.0f} {self.ess_per_s:8.2f} "
+            f"{self.divergent:6d} {100 * self.divergent_fraction:6.2f} {self.steps:6.1f}"
+        )
+
+
+def demonstrations(cfg: Flagship, size: int, seed: int):
+    return collect(ENV, cfg.demonstrator(), cfg.n_demos, seed, **cfg.env_options())
+
+
+def describe(demos) -> str:
+    trajs = demos.trajectories
+    reached = np.mean([t.outcome == "goal" for t in trajs])
+    steps = sum(len(t.actions) for t in trajs)
+    totals = np.sum([t.features.sum(0) for t in trajs], axis=0)
+    names = demos.feature_names
+    named = ", ".join(f"{n} {v:.0f}" for n, v in zip(names, totals, strict=True))
+    return f"{len(trajs)} demonstrations, {steps} steps, {reached:.0%} reach the target ({named})"
+
+
+def nuts_row(size: int, label: str, options: dict, demos, seed: int) -> tuple[Row, BIRL]:
+    birl = BIRL(progress_bar=False, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = birl.fit(demos, seed=seed, warn=False)
+    d = post.diagnostics
+    C = options["num_chains"]
+    draws = post.weights.reshape(C, -1, post.weights.shape[-1])
+    s = diagnostics(draws)  # a reference weight is constant: NaN
+    row = Row(size, label, d["compile_seconds"], d["run_seconds"], float(np.nanmax(s["rhat"])),
+              float(np.nanmin(s["ess_bulk"])), int(d["divergences"]), draws.shape[0] *
+              draws.shape[1], float(d["mean_steps"]))  # fmt: skip
+    return row, birl
+
+
+def policywalk_row(size: int, step: float, birl: BIRL, demos, args, names) -> Row:
+    cfg = birl.config
+    K = len(names)
+    loc = np.broadcast_to(np.asarray(cfg["prior_loc"], float), (K,))
+    scale = np.broadcast_to(np.asarray(cfg["prior_scale"], float), (K,))
+    groups = group_indices(tuple(tuple(g) for g in cfg["feature_groups"]), names)
+    fixed = {k: float(loc[k]) for k in reference_features(groups, scale, K)}
+    pw = policy_walk(
+        demo_data(demos),
+        names,
+        n_samples=args.pw_samples,
+        burn_in=args.pw_samples // 4,
+        step=step,
+        r_max=float(np.max(np.abs(loc) + 4 * scale)),  # the prior's mass, well inside the box
+        alpha=cfg["beta"],
+        q="soft",
+        num_chains=4,
+        seed=0,
+        log_prior=lambda w: -0.5 * float((((w - loc) / scale) ** 2).sum()),
+        solver=cfg["solver"],
+        warm_start=cfg["warm_start"],
+        fixed=fixed,
+    )
+    p = pw.posterior
+    return Row(size, f"PolicyWalk δ={step:g}", 0.0, pw.wall_seconds,
+               float(np.nanmax(p.diagnostics["rhat"])), float(np.nanmin(p.diagnostics["ess_bulk"])),
+               0, p.n_samples, float("nan"))  # fmt: skip
+
+
+OK = f"≤ {MAX_DIVERGENT:.1%} divergent and R-hat ≤ {MAX_RHAT}"
+
+
+def best(rows: list[Row], prefix: str) -> Row | None:
+    ok = [
+        r
+        for r in rows
+        if r.label.startswith(prefix)
+        and r.divergent_fraction <= MAX_DIVERGENT
+        and r.rhat <= MAX_RHAT
+    ]
+    return max(ok, key=lambda r: r.ess_per_s, default=None)
+
+
+def ratio(rows: list[Row], a: str, b: str) -> str:
+    ra, rb = best(rows, a), best(rows, b)
+    if ra is None or rb is None:
+        missing = a if ra is None else b
+        return f"{a} / {b}: no {missing} run at {OK}"
+    times = ra.ess_per_s / rb.ess_per_s
+    return f"{ra.label} / {rb.label}, min bulk ESS per second at {OK}: {times:.1f}×"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--steps-per-size", type=int, default=4)
+    parser.add_argument("--demos", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--accept", type=float, nargs="+", default=[0.9, 0.97])
+    parser.add_argument("--paths", nargs="+", choices=("new", "old", "policywalk"),
+                        default=["new", "old", "policywalk"])  # fmt: skip
+    parser.add_argument("--pw-samples", type=int, default=2000)
+    parser.add_argument("--pw-steps", type=float, nargs="+", default=[0.05, 0.1, 0.3])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default="", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    if any(n < 4 for n in args.sizes):
+        parser.error(f"--sizes: LavaLand needs sizes >= 4, got {args.sizes}")
+    if args.steps_per_size < 1:
+        parser.error(f"--steps-per-size: expected a positive int, got {args.steps_per_size}")
+    if not all(0 < a < 1 for a in args.accept):
+        parser.error(f"--accept: expected target acceptance rates in (0, 1), got {args.accept}")
+    configs = {
+        n: Flagship(
+            env=ENV,
+            env_kwargs=json.dumps({"size": n, "max_steps": args.steps_per_size * n}),
+            n_demos=args.demos,
+            num_warmup=args.warmup,
+            num_samples=args.draws,
+            num_chains=4,
+            seeds=(args.seed,),
+        )  # fmt: skip
+        for n in args.sizes
+    }  # every config is validated before any work starts
+    pw = f"PolicyWalk 4 chains × {args.pw_samples} after {args.pw_samples // 4} burn-in"
+    print(f"4 chains ({default_chain_method(4)}), {args.warmup} warm-up + {args.draws} draws; {pw}")
+    print(f"{'grid':>7s} {'sampler':>16s} {'compile s':>9s} {'run s':>8s} {'max R-hat':>9s} "
+          f"{'min ESS':>8s} {'ESS/s':>8s} {'diverg':>6s} {'% div':>6s} {'steps':>6s}")  # fmt: skip
+    rows: list[Row] = []
+    for n, cfg in configs.items():
+        demos = demonstrations(cfg, n, args.seed)
+        print(f"{n}×{n}, max_steps {args.steps_per_size * n}: {describe(demos)}", flush=True)
+        here: list[Row] = []
+        birl = None
+        for a in args.accept:
+            for path in ("new", "old"):
+                if path not in args.paths:
+                    continue
+                options = {**cfg.birl_options(), "target_accept_prob": a}
+                if path == "old":
+                    options.update(OLD)
+                row, fitted = nuts_row(n, f"{path}@{a:g}", options, demos, args.seed)
+                birl = fitted if path == "new" else birl
+                here.append(row)
+                print(row.line(), flush=True)
+        if "policywalk" in args.paths:
+            if birl is None:  # PolicyWalk runs on the new path's code
+                birl = BIRL(progress_bar=False, **cfg.birl_options())
+            for step in args.pw_steps:
+                here.append(policywalk_row(n, step, birl, demos, args, cfg.feature_names))
+                print(here[-1].line(), flush=True)
+        for a, b in (("new", "old"), ("new", "PolicyWalk"), ("old", "PolicyWalk")):
+            print(f"{'':>8s}{ratio(here, a, b)}", flush=True)
+        rows += here
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{**r.__dict__, "ess_per_s": r.ess_per_s} for r in rows], f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
