@@ -65,7 +65,6 @@ from rewunc import planning  # noqa: E402
 from rewunc.birl import BIRL, default_chain_method, demo_data, demo_log_likelihood  # noqa: E402
 from rewunc.birl.infer import diagnostics  # noqa: E402
 from rewunc.birl.model import reward_model  # noqa: E402
-from rewunc.birl.parameterisation import group_indices, reference_features  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
 from rewunc.birl.sampler import compile_clock  # noqa: E402
 from rewunc.envs import LavaLand  # noqa: E402
@@ -185,15 +184,6 @@ def fit_new(birl: BIRL, demos, seed=0) -> Fit:
     )
 
 
-def fixed_references(birl: BIRL) -> dict[int, float]:
-    """{feature: value} that the new path's parameterisation holds fixed (for PolicyWalk)."""
-    if birl.config["parameterisation"] != "reference":
-        return {}
-    groups = group_indices(tuple(tuple(g) for g in birl.config["feature_groups"]), NAMES)
-    loc = np.broadcast_to(np.asarray(birl.config["prior_loc"], float), (len(NAMES),))
-    return {k: float(loc[k]) for k in reference_features(groups, PRIOR_SD, len(NAMES))}
-
-
 # ---- 1. NUTS against PolicyWalk at 12×12 --------------------------------------------------
 
 
@@ -219,7 +209,7 @@ def compare_with_policywalk(args, paths) -> None:
             for a in args.accept:
                 birl = new_birl(args.warmup, args.draws, 4, "sequential", a)
                 nuts[f"new@{a:g}"] = [fit_new(birl, demos, s) for s in (0, 1)]
-            solver, warm, fixed = birl.config["solver"], True, fixed_references(birl)
+            solver, warm, fixed = birl.config["solver"], True, birl.fixed_weights(NAMES)
         rates = {}
         for label, fits in nuts.items():
             s = fits[0].summary()

@@ -12,6 +12,8 @@ demonstrations reach the target. At each of ``--sizes``:
   ``--accept``;
 * ``old``: the same with the numerics the studies pinned before (raw weights, plain sweeps from
   V = 0), at each ``--accept``;
+* ``new-raw``, ``new-sweeps``, ``new-cold`` (only when asked for in ``--paths``): ``new`` with
+  one of ``old``'s numerics each, to say which one a difference comes from;
 * ``PolicyWalk``: the same likelihood, prior, solver, warm starts and fixed references as ``new``
   (so the same posterior), at each grid step of ``--pw-steps``.
 
@@ -40,13 +42,19 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rewunc.birl import BIRL, default_chain_method, demo_data  # noqa: E402
-from rewunc.birl.parameterisation import group_indices, reference_features  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
 from rewunc.rollout import collect  # noqa: E402
 from rewunc.study.config import StudyConfig, TabularFields  # noqa: E402
 
 ENV = "rewunc/LavaLand-v0"
 OLD = dict(parameterisation="raw", solver="sweeps", warm_start=False)
+# the new path with one of the old numerics at a time: which one the difference comes from
+ABLATIONS = {
+    "new-raw": dict(parameterisation="raw"),
+    "new-sweeps": dict(solver="sweeps"),
+    "new-cold": dict(warm_start=False),
+}
+NUTS_PATHS = {"new": {}, "old": OLD, **ABLATIONS}
 MAX_DIVERGENT = 0.001  # the fraction at which runs are compared
 MAX_RHAT = 1.05  # and the R-hat: below it an ESS means nothing
 
@@ -119,8 +127,6 @@ def policywalk_row(size: int, step: float, birl: BIRL, data, args, names) -> Row
     K = len(names)
     loc = np.broadcast_to(np.asarray(cfg["prior_loc"], float), (K,))
     scale = np.broadcast_to(np.asarray(cfg["prior_scale"], float), (K,))
-    groups = group_indices(tuple(tuple(g) for g in cfg["feature_groups"]), names)
-    fixed = {k: float(loc[k]) for k in reference_features(groups, scale, K)}
     pw = policy_walk(
         data,
         names,
@@ -135,7 +141,7 @@ def policywalk_row(size: int, step: float, birl: BIRL, data, args, names) -> Row
         log_prior=lambda w: -0.5 * float((((w - loc) / scale) ** 2).sum()),
         solver=cfg["solver"],
         warm_start=cfg["warm_start"],
-        fixed=fixed,
+        fixed=birl.fixed_weights(names),  # the same posterior as NUTS's
     )
     p = pw.posterior
     return Row(size, f"PolicyWalk δ={step:g}", 0.0, pw.wall_seconds,
@@ -146,11 +152,11 @@ def policywalk_row(size: int, step: float, birl: BIRL, data, args, names) -> Row
 OK = f"≤ {MAX_DIVERGENT:.1%} divergent and R-hat ≤ {MAX_RHAT}"
 
 
-def best(rows: list[Row], prefix: str) -> Row | None:
+def best(rows: list[Row], kind: str) -> Row | None:
     ok = [
         r
         for r in rows
-        if r.label.startswith(prefix)
+        if r.label.split("@")[0].split()[0] == kind  # new-raw@0.9 is not a new run
         and r.divergent_fraction <= MAX_DIVERGENT
         and r.rhat <= MAX_RHAT
     ]
@@ -174,7 +180,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--accept", type=float, nargs="+", default=[0.9, 0.97])
-    parser.add_argument("--paths", nargs="+", choices=("new", "old", "policywalk"),
+    parser.add_argument("--paths", nargs="+", choices=(*NUTS_PATHS, "policywalk"),
                         default=["new", "old", "policywalk"])  # fmt: skip
     parser.add_argument("--pw-samples", type=int, default=2000)
     parser.add_argument("--pw-steps", type=float, nargs="+", default=[0.05, 0.1, 0.3])
@@ -210,12 +216,10 @@ def main() -> None:
         here: list[Row] = []
         birl = None
         for a in args.accept:
-            for path in ("new", "old"):
+            for path, change in NUTS_PATHS.items():
                 if path not in args.paths:
                     continue
-                options = {**cfg.birl_options(), "target_accept_prob": a}
-                if path == "old":
-                    options.update(OLD)
+                options = {**cfg.birl_options(), "target_accept_prob": a, **change}
                 row, fitted = nuts_row(n, f"{path}@{a:g}", options, demos, args.seed)
                 birl = fitted if path == "new" else birl
                 here.append(row)

@@ -34,7 +34,7 @@ def test_birl_benchmarks_weights_fit_lavaland():
 
 def test_birl_regime_benchmark_runs_and_compares_only_sound_runs():
     """One tiny size end to end, then the ratio rule: a run with divergences above 0.1% or an
-    R-hat above 1.05 is never the one compared, however fast."""
+    R-hat above 1.05 is never the one compared, however fast, nor an ablation of another path."""
     out = _run(
         str(BENCHMARKS / "birl_regime.py"),
         *("--sizes", "4", "--demos", "2", "--warmup", "10", "--draws", "10", "--accept", "0.9"),
@@ -48,7 +48,8 @@ def test_birl_regime_benchmark_runs_and_compares_only_sound_runs():
         "rows = [b.Row(8, 'new@0.9', 1, 10, 1.2, 900, 0, 1000, 7), "
         "b.Row(8, 'new@0.97', 1, 10, 1.01, 100, 0, 1000, 15), "
         "b.Row(8, 'old@0.9', 1, 1, 1.01, 900, 50, 1000, 7), "
-        "b.Row(8, 'old@0.97', 1, 20, 1.01, 100, 1, 1000, 31)]; "
+        "b.Row(8, 'old@0.97', 1, 20, 1.01, 100, 1, 1000, 31), "
+        "b.Row(8, 'new-sweeps@0.9', 1, 1, 1.0, 900, 0, 1000, 7)]; "
         "assert b.best(rows, 'new').label == 'new@0.97'; "
         "assert b.best(rows, 'old').label == 'old@0.97'; "
         "print(b.ratio(rows, 'new', 'old'))"

@@ -258,6 +258,19 @@ class BIRL:
         )
         self.progress_bar = progress_bar
 
+    def fixed_weights(self, feature_names: Sequence[str]) -> dict[int, float]:
+        """{feature index: value} of the weights the sampler holds fixed: with
+        ``parameterisation="reference"``, each declared group's reference at its prior loc (a
+        one-hot group's weights are identified only up to a shared constant). Empty otherwise.
+        Another sampler given these (e.g. PolicyWalk's ``fixed``) targets the same posterior."""
+        names = tuple(feature_names)
+        if self.config["parameterisation"] != "reference" or not self._groups:
+            return {}
+        K = len(names)
+        groups = group_indices(self._groups, names)
+        loc = np.broadcast_to(np.asarray(self.config["prior_loc"], float), (K,))
+        return {k: float(loc[k]) for k in reference_features(groups, self.config["prior_scale"], K)}
+
     def _sampler(self, names: tuple[str, ...], warm: bool) -> CompiledSampler:
         """The compiled sampler for these feature names (built on first use, then reused)."""
         key = (names, warm)
@@ -357,9 +370,7 @@ class BIRL:
         w = np.asarray(samples["w"], dtype=np.float64)  # [C, N, K]
         C, N, K = w.shape
         extra = {"diverging": run.diverging, "potential_energy": run.potential_energy}
-        fixed = []  # a fixed reference has no R-hat or ESS to report: NaN
-        if self.config["parameterisation"] == "reference" and groups:
-            fixed = list(reference_features(groups, self.config["prior_scale"], K))
+        fixed = self.fixed_weights(names)  # a fixed reference has no R-hat or ESS: NaN
         free = [k for k in range(K) if k not in fixed]
         diag = {key: np.full(K, np.nan) for key in ("rhat", "ess_bulk", "ess_tail")}
         for key, value in diagnostics(w[..., free]).items():
@@ -399,11 +410,7 @@ class BIRL:
             config=dict(
                 self.config,
                 seed=seed,
-                reference_features=[
-                    names[k] for k in reference_features(groups, self.config["prior_scale"], K)
-                ]
-                if self.config["parameterisation"] == "reference"
-                else [],
+                reference_features=[names[k] for k in fixed],
                 n_trajectories=len(demos) if demos is not None and not raw else 0,
                 n_preferences=int(p.better.shape[0]) if p is not None else 0,
                 n_choices=int(c.chosen.shape[0]) if c is not None else 0,
