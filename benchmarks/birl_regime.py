@@ -4,8 +4,9 @@
 never reach the target). This one measures the flagship's: LavaLand's procedural training
 layouts (one per demonstration), the flagship's demonstrator (Boltzmann over soft Q at β = 50
 with the env's true weights), the flagship's prior (every weight N(0, 1), the target anchored at
-N(1, 0.05²)) and β, with ``max_steps`` = ``--steps-per-size`` × size (4 by default) so the
-demonstrations reach the target. At each of ``--sizes``:
+N(1, 0.05²)) and β, with ``max_steps`` = ``--steps-per-size`` × size (4 by default) and a
+discount that lets the demonstrations reach the target (:func:`default_gamma`, or
+``--gammas``). At each of ``--sizes``:
 
 * ``new``: ``BIRL`` with the studies' options (``StudyConfig.birl_options``: declared one-hot
   groups, reference parameterisation, Anderson soft VI, warm starts, dense mass), at each
@@ -17,12 +18,18 @@ demonstrations reach the target. At each of ``--sizes``:
 * ``PolicyWalk``: the same likelihood, prior, solver, warm starts and fixed references as ``new``
   (so the same posterior), at each grid step of ``--pw-steps``.
 
-Each row: compile seconds apart from run seconds, max R-hat, min bulk ESS, min bulk ESS per run
-second, divergent transitions (count and %), leapfrog steps per draw. Ratios are printed only
-between runs at ≤ 0.1% divergent transitions (PolicyWalk has none) and R-hat ≤ 1.05, the
-fastest such run of each kind, so a fast but biased or unmixed sampler never wins. Targets
-(issue #18): NUTS ≥ 10× PolicyWalk's ESS/s at 32×32 and 64×64; new ≥ 4× faster than old at
-equal divergence.
+Before the samplers, at each size, the cost of one log-likelihood gradient (the unit NUTS
+pays ``steps`` of per draw) for each path's soft value iteration: median milliseconds over
+gradients at weights scattered around the truth, warm starts (where the path has them) from the
+soft V at the truth, compile apart. It is cheap where the samplers are not, so it also says at
+64×64 which numerics a sampler would pay for. ``--gradients-only`` stops there.
+
+Each sampler row: compile seconds apart from run seconds, max R-hat, min bulk ESS, min bulk
+ESS per run second, divergent transitions (count and %), leapfrog steps per draw. Ratios are
+printed only between runs at ≤ 0.1% divergent transitions (PolicyWalk has none) and R-hat
+≤ 1.05, the fastest such run of each kind, so a fast but biased or unmixed sampler never wins.
+Targets (issue #18): NUTS ≥ 10× PolicyWalk's ESS/s at 32×32 and 64×64; new ≥ 4× faster than
+old at equal divergence.
 
     python benchmarks/birl_regime.py [--sizes 8 32 64] [--demos 20] [--warmup 500] [--draws 500]
 """
@@ -36,23 +43,32 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
+import gymnasium as gym  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rewunc.birl import BIRL, default_chain_method, demo_data  # noqa: E402
+from rewunc.birl.infer import _layout_values  # noqa: E402
+from rewunc.birl.model import demo_log_likelihood  # noqa: E402
 from rewunc.birl.policywalk import policy_walk  # noqa: E402
 from rewunc.rollout import collect  # noqa: E402
 from rewunc.study.config import StudyConfig, TabularFields  # noqa: E402
 
 ENV = "rewunc/LavaLand-v0"
-OLD = dict(parameterisation="raw", solver="sweeps", warm_start=False)
+# the studies' numerics before issue #18 (STUDY_SOFT_VI and parameterisation="raw")
+OLD = dict(parameterisation="raw", solver="sweeps", warm_start=False, grad_tol=None)
 # the new path with one of the old numerics at a time: which one the difference comes from
 ABLATIONS = {
     "new-raw": dict(parameterisation="raw"),
     "new-sweeps": dict(solver="sweeps"),
     "new-cold": dict(warm_start=False),
+    "new-tight": dict(grad_tol=None),  # the adjoint solved to tol, as the old path did
 }
 NUTS_PATHS = {"new": {}, "old": OLD, **ABLATIONS}
 MAX_DIVERGENT = 0.001  # the fraction at which runs are compared
@@ -95,8 +111,16 @@ class Row:
         )
 
 
+def default_gamma(size: int) -> float:
+    """The flagship's 0.95 up to 8×8; longer horizons on larger grids, where a Boltzmann
+    demonstrator at 0.95 hardly sees a target 30 steps away (at 32×32 30% of its
+    demonstrations reach it in 4 × size steps, at 64×64 15%; at 0.99 and 0.995, 100% and 95%)."""
+    return 0.95 if size <= 8 else 0.99 if size <= 32 else 0.995
+
+
 def demonstrations(cfg: Flagship, seed: int):
-    return collect(ENV, cfg.demonstrator(), cfg.n_demos, seed, **cfg.env_options())
+    return collect(ENV, cfg.demonstrator(), cfg.n_demos, seed, gamma=cfg.gamma,
+                   **cfg.env_options())  # fmt: skip
 
 
 def describe(demos) -> str:
@@ -107,6 +131,43 @@ def describe(demos) -> str:
     names = demos.feature_names
     named = ", ".join(f"{n} {v:.0f}" for n, v in zip(names, totals, strict=True))
     return f"{len(trajs)} demonstrations, {steps} steps, {reached:.0%} reach the target ({named})"
+
+
+def true_weights(cfg: Flagship) -> np.ndarray:
+    with gym.make(cfg.env, **cfg.env_options()) as env:
+        return np.asarray(env.unwrapped.true_weights, float)
+
+
+def gradient_ms(cfg: Flagship, data, options: dict, points: np.ndarray, repeats: int) -> float:
+    """Median ms per gradient of the demonstration log-likelihood at ``points`` [P, K]."""
+    tol, beta = options.get("tol", 1e-6), float(cfg.birl_beta)
+    solver, grad_tol = options.get("solver", "anderson"), options.get("grad_tol", 1e-3)
+    if options.get("warm_start", True):
+        truth = jnp.asarray(true_weights(cfg), jnp.float32)[None]
+        v0 = _layout_values(data.mdps, truth, jnp.full((1,), beta), tol, solver)[0]
+        data = data._replace(v0=v0)
+    grad = jax.jit(jax.grad(lambda w, d: demo_log_likelihood(d, w, beta, tol, solver=solver,
+                                                             grad_tol=grad_tol)))  # fmt: skip
+    W = jnp.asarray(points, jnp.float32)
+    jax.block_until_ready(grad(W[0], data))  # compile
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(grad(W[i % len(W)], data))
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def gradient_costs(cfg: Flagship, demos, paths, seed: int, repeats: int = 20) -> dict[str, float]:
+    """{path: ms per gradient}, printed as one line per path with its ratio to ``old``."""
+    data = demo_data(demos)
+    truth = np.asarray(true_weights(cfg), float)
+    points = truth + 0.1 * np.random.default_rng(seed).standard_normal((10, len(truth)))
+    out = {p: gradient_ms(cfg, data, NUTS_PATHS[p], points, repeats) for p in paths}
+    for p, ms in out.items():
+        vs = f"  ({out['old'] / ms:.2f}× old's speed)" if "old" in out else ""
+        print(f"{'':>8s}gradient {p:>10s}: {ms:8.2f} ms{vs}", flush=True)
+    return out
 
 
 def nuts_row(size: int, label: str, options: dict, demos, seed: int) -> tuple[Row, BIRL]:
@@ -176,6 +237,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--steps-per-size", type=int, default=4)
+    parser.add_argument("--gammas", type=float, nargs="+", default=None,
+                        help="one discount per size (default: default_gamma(size))")  # fmt: skip
     parser.add_argument("--demos", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
@@ -185,6 +248,8 @@ def main() -> None:
     parser.add_argument("--pw-samples", type=int, default=2000)
     parser.add_argument("--pw-steps", type=float, nargs="+", default=[0.05, 0.1, 0.3])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gradients-only", action="store_true",
+                        help="time the gradients only, not the samplers")  # fmt: skip
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
     args = parser.parse_args()
     if any(n < 4 for n in args.sizes):
@@ -193,6 +258,9 @@ def main() -> None:
         parser.error(f"--steps-per-size: expected a positive int, got {args.steps_per_size}")
     if not all(0 < a < 1 for a in args.accept):
         parser.error(f"--accept: expected target acceptance rates in (0, 1), got {args.accept}")
+    gammas = args.gammas or [default_gamma(n) for n in args.sizes]
+    if len(gammas) != len(args.sizes) or not all(0 < g < 1 for g in gammas):
+        parser.error(f"--gammas: expected one discount in (0, 1) per size, got {args.gammas}")
     configs = {
         n: Flagship(
             env=ENV,
@@ -202,17 +270,25 @@ def main() -> None:
             num_samples=args.draws,
             num_chains=4,
             seeds=(args.seed,),
+            gamma=g,
         )  # fmt: skip
-        for n in args.sizes
+        for n, g in zip(args.sizes, gammas, strict=True)
     }  # every config is validated before any work starts
     pw = f"PolicyWalk 4 chains × {args.pw_samples} after {args.pw_samples // 4} burn-in"
     print(f"4 chains ({default_chain_method(4)}), {args.warmup} warm-up + {args.draws} draws; {pw}")
     print(f"{'grid':>7s} {'sampler':>16s} {'compile s':>9s} {'run s':>8s} {'max R-hat':>9s} "
           f"{'min ESS':>8s} {'ESS/s':>8s} {'diverg':>6s} {'% div':>6s} {'steps':>6s}")  # fmt: skip
     rows: list[Row] = []
+    gradients: dict[int, dict[str, float]] = {}
     for n, cfg in configs.items():
         demos = demonstrations(cfg, args.seed)
-        print(f"{n}×{n}, max_steps {args.steps_per_size * n}: {describe(demos)}", flush=True)
+        print(f"{n}×{n}, max_steps {args.steps_per_size * n}, γ {cfg.gamma:g}: {describe(demos)}",
+              flush=True)  # fmt: skip
+        # the parameterisation does not change a gradient's cost: new-raw's would be new's
+        soft_vi = [p for p in NUTS_PATHS if p != "new-raw"]
+        gradients[n] = gradient_costs(cfg, demos, soft_vi, args.seed)
+        if args.gradients_only:
+            continue
         here: list[Row] = []
         birl = None
         for a in args.accept:
@@ -236,7 +312,8 @@ def main() -> None:
         rows += here
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([{**r.__dict__, "ess_per_s": r.ess_per_s} for r in rows], f, indent=1)
+            samplers = [{**r.__dict__, "ess_per_s": r.ess_per_s} for r in rows]
+            json.dump({"gradient_ms": gradients, "samplers": samplers}, f, indent=1)
 
 
 if __name__ == "__main__":

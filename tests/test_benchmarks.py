@@ -41,7 +41,7 @@ def test_birl_regime_benchmark_runs_and_compares_only_sound_runs():
         *("--paths", "new", "policywalk", "--pw-samples", "20", "--pw-steps", "0.1"),
     )
     assert out.returncode == 0, out.stderr
-    assert "4×4, max_steps 16: 2 demonstrations" in out.stdout
+    assert "4×4, max_steps 16, γ 0.95: 2 demonstrations" in out.stdout
     assert "PolicyWalk δ=0.1" in out.stdout and "new / PolicyWalk" in out.stdout
     code = (
         f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import birl_regime as b; "
