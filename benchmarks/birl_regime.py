@@ -94,6 +94,7 @@ class Row:
     divergent: int
     transitions: int
     steps: float  # leapfrog steps per draw (NaN for PolicyWalk)
+    note: str = ""  # e.g. PolicyWalk's acceptance rate
 
     @property
     def ess_per_s(self) -> float:
@@ -108,6 +109,7 @@ class Row:
             f"{self.grid:>3d}×{self.grid:<3d} {self.label:>16s} {self.compile_s:9.2f} "
             f"{self.run_s:8.1f} {self.rhat:9.3f} {self.ess:8.0f} {self.ess_per_s:8.2f} "
             f"{self.divergent:6d} {100 * self.divergent_fraction:6.2f} {self.steps:6.1f}"
+            f"{'  ' + self.note if self.note else ''}"
         )
 
 
@@ -207,7 +209,7 @@ def policywalk_row(size: int, step: float, birl: BIRL, data, args, names) -> Row
     p = pw.posterior
     return Row(size, f"PolicyWalk δ={step:g}", 0.0, pw.wall_seconds,
                float(np.nanmax(p.diagnostics["rhat"])), float(np.nanmin(p.diagnostics["ess_bulk"])),
-               0, p.n_samples, float("nan"))  # fmt: skip
+               0, p.n_samples, float("nan"), f"accepted {pw.acceptance_rate:.0%}")  # fmt: skip
 
 
 OK = f"≤ {MAX_DIVERGENT:.1%} divergent and R-hat ≤ {MAX_RHAT}"
@@ -246,7 +248,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", choices=(*NUTS_PATHS, "policywalk"),
                         default=["new", "old", "policywalk"])  # fmt: skip
     parser.add_argument("--pw-samples", type=int, default=2000)
-    parser.add_argument("--pw-steps", type=float, nargs="+", default=[0.05, 0.1, 0.3])
+    parser.add_argument("--pw-steps", type=float, nargs="+", default=[0.02, 0.05, 0.1])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gradients-only", action="store_true",
                         help="time the gradients only, not the samplers")  # fmt: skip
