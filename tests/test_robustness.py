@@ -1,6 +1,8 @@
 """The flagship's robustness study and what it varies: the per-feature prior flag, the
 hierarchical prior, the demonstrators, the harmless-tile shift, and --fast end to end."""
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import pandas as pd
@@ -155,3 +157,28 @@ def test_robustness_fast_end_to_end(tmp_path):
     assert (run / "figures" / "robustness.png").exists()
     posteriors = pd.read_csv(run / "posteriors.csv")
     assert len(posteriors) == 4 and (posteriors["axis"] == "base").sum() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts Linux memory maps")
+def test_a_study_fitting_many_posteriors_does_not_accumulate_compiled_code(tmp_path):
+    """Each fit's compiled sampler is released: a long study once died at the kernel's memory-map
+    limit ("LLVM compilation error: Cannot allocate memory") after ~25 fits in one process."""
+    from rewunc.rollout import collect
+    from rewunc.runs import Run
+    from rewunc.study import common
+
+    def maps() -> int:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+
+    demos = collect("rewunc/LavaLand-v0", BoltzmannExpert(beta=50.0), 3, 0)
+    run = Run.start(tmp_path, "maps", "default", {}, quiet=True)
+    groups = [["dirt", "grass", "lava", "target", "gravel"]]
+    counts = []
+    for i, lava_sd in enumerate((1.0, 0.3, 3.0)):  # as the robustness study's unseen_sd axis
+        options = dict(beta=50.0, num_warmup=10, num_samples=10, num_chains=1,
+                       feature_groups=groups, prior_scale=(1, 1, lava_sd, 0.05, 1))  # fmt: skip
+        common.fit_posterior(run, demos, options, i, study=f"sd{i}", env_id="rewunc/LavaLand-v0",
+                             env_kwargs={})  # fmt: skip
+        counts.append(maps())
+    assert counts[-1] - counts[0] < 300, counts  # was ~1,700 more per fit

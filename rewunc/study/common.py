@@ -89,6 +89,8 @@ def fit_posterior(
     (the MDP-free demonstration likelihood); ``feature_names`` when no demonstrations are given.
     Its inputs are the seed's demonstrations, preferences and choices stages, where they exist.
     The sampler's wall times are recorded in the stage's marker (``timings``), not its files."""
+    import jax
+
     from rewunc.birl import BIRL, MCMCDiagnosticsWarning
 
     key = f"{study}/seed{seed}/posterior"
@@ -108,6 +110,12 @@ def fit_posterior(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MCMCDiagnosticsWarning)
             post = birl.fit(demos, prefs, choices, seed=seed, feature_names=tuple(names))
+        # Each BIRL compiles its own sampler, and JAX's caches keep that code mapped for the
+        # life of the process (~2,500 memory maps per fit on the CPU): a study fitting a few
+        # dozen posteriors in one process meets the kernel's 65,530-map limit, and XLA fails
+        # with "LLVM compilation error: Cannot allocate memory". Nothing else reuses it.
+        del birl
+        jax.clear_caches()
         for w in caught:  # shown once, with the run's context, not from deep inside
             print(f"warning: [{study} seed {seed}] {w.message}", file=sys.stderr)
         timings = {k: post.diagnostics[k] for k in TIMINGS if k in post.diagnostics}
