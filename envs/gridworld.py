@@ -30,7 +30,7 @@ from rewunc.envs.layout import (  # noqa: F401  (re-exported: subclasses import 
     parse_ascii,
 )
 from rewunc.mdp import TabularMDP
-from rewunc.protocol import OUTCOMES  # noqa: F401  (re-exported for subclasses)
+from rewunc.protocol import OUTCOMES, EpisodeEndedError  # noqa: F401  (OUTCOMES re-exported)
 
 ACTION_NAMES = ("up", "right", "down", "left", "stay")
 
@@ -157,6 +157,7 @@ class GridWorld(gym.Env):
         self.action_space = spaces.Discrete(5 if self.stay_action else 4)
         self.observation_space = spaces.Box(0, 1, (1 + len(self.TILES), H, W), dtype=np.uint8)
         self.layout: Layout | None = None
+        self._ended: str | None = None  # how the last episode ended; None while one runs
 
     # ---- hooks for subclasses ---------------------------------------------------------------
 
@@ -281,7 +282,7 @@ class GridWorld(gym.Env):
         self._cell = int(self._free_index[layout.start])
         self._aux_state = 0
         self._steps = 0
-        self._done = False
+        self._ended = None
         self._hazard_visits = 0
         self._on_reset()
         return self._observation(), {
@@ -294,9 +295,9 @@ class GridWorld(gym.Env):
 
     def step(self, action):
         if self.layout is None:
-            raise RuntimeError("call reset() before step()")
-        if self._done:
-            raise RuntimeError("the episode has ended; call reset()")
+            raise EpisodeEndedError.of(self, None)
+        if self._ended is not None:
+            raise EpisodeEndedError.of(self, self._ended)
         a = int(action)
         if not 0 <= a < self.action_space.n:
             raise ValueError(
@@ -322,10 +323,12 @@ class GridWorld(gym.Env):
             info["outcome"] = "hazard" if self._hazard_visits else self._terminal_outcome(rc, aux)
         elif truncated:
             info["outcome"] = "hazard" if self._hazard_visits else self._timeout_outcome(aux)
+        if terminated or truncated:
+            info["is_success"] = info["outcome"] == "goal"
+            self._ended = "terminated" if terminated else "truncated"
         if self.HAZARD_TILES:
             info["hazard_visits"] = self._hazard_visits
         self._add_info(info)
-        self._done = terminated or truncated
         return self._observation(), reward, terminated, truncated, info
 
     def _add_info(self, info: dict) -> None:
@@ -350,23 +353,24 @@ class GridWorld(gym.Env):
         return self._aux_state * len(self._free_cells) + self._cell
 
     def set_state(self, index: int) -> None:
-        """Put the agent in MDP state ``index`` of the current layout (for tests and experts)."""
+        """Put the agent in MDP state ``index`` of the current layout (for tests and experts);
+        an ended episode goes on from there."""
         if self.layout is None:
             raise RuntimeError("call reset() before set_state()")
         if not 0 <= index < self.n_states:
             raise ValueError(f"state index: expected an int in [0, {self.n_states}), got {index}")
         self._aux_state, self._cell = divmod(int(index), len(self._free_cells))
-        self._done = False
+        self._ended = None
 
     def observation_of(self, index: int) -> np.ndarray:
         """The observation of MDP state ``index`` of the current layout (the env's state is left
         as it was): for evaluating a learnt policy in every state at once."""
-        saved = self._aux_state, self._cell, self._done
+        saved = self._aux_state, self._cell, self._ended
         self.set_state(index)
         try:
             return self._observation()
         finally:
-            self._aux_state, self._cell, self._done = saved
+            self._aux_state, self._cell, self._ended = saved
 
     def cell_of_state(self, index: int) -> tuple[int, int]:
         """(row, col) of the agent in MDP state ``index``."""

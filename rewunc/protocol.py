@@ -11,6 +11,17 @@ An environment plugs into rewunc when its unwrapped env has
   ``to_mdp(gamma) -> TabularMDP`` (exact planning, exact BIRL and exact regret) and
   ``feature_groups`` (one-hot groups whose constant shift the data cannot identify).
 
+rewunc's own envs also keep one step contract, which a plugged-in env may follow too (rewunc
+never steps past an episode's end, so it relies on none of it):
+
+- ``step`` with no episode running, after one returned ``terminated`` or ``truncated`` or before
+  the first ``reset``, raises :class:`EpisodeEndedError` (gymnasium leaves it undefined);
+- ``reset``'s info has the keys ``"features"``, zeros [K] (the start state's φ is never paid),
+  and ``"state"``: the ``to_mdp()`` state index on tabular envs, the physics state
+  ``(qpos, qvel)`` concatenated on MuJoCo-lite;
+- the last step's ``info["is_success"]`` is ``outcome == "goal"``, a bool (the success rate of
+  stable-baselines3's ``EvalCallback`` and ``rollout/success_rate``).
+
 :func:`check_protocol` checks a live env against this list. A *policy* is anything that acts:
 a :class:`Policy` (``predict`` as in stable-baselines3, so an SB3 model works as it is) or a
 plain callable ``obs -> action``; see :func:`rewunc.rollout.as_actor`.
@@ -31,6 +42,18 @@ Capability = goal ∪ proxy."""
 
 class ProtocolError(ValueError):
     """An environment does not follow rewunc's environment protocol."""
+
+
+class EpisodeEndedError(RuntimeError):
+    """``step()`` with no episode running: the last one ended, or none was started by reset()."""
+
+    @classmethod
+    def of(cls, env: gym.Env, ended: str | None) -> EpisodeEndedError:
+        """The error for stepping ``env``; ``ended``: how its episode ended ("terminated" or
+        "truncated"), None before the first reset."""
+        if ended is None:
+            return cls(f"{env_name(env)}: no episode has started; call reset() before step()")
+        return cls(f"{env_name(env)}: the episode has ended ({ended}); call reset() before step()")
 
 
 @runtime_checkable
@@ -92,7 +115,8 @@ def check_protocol(env: gym.Env, *, seed: int = 0, episodes: int = 3, max_steps:
 
     Raises :class:`ProtocolError` naming the first broken rule. Checks: feature names and
     shifts; ``info["features"]`` of shape (K,), finite, on reset's absence-tolerant info and on
-    every step; ``info["outcome"]`` in OUTCOMES on the last step only; the reward equals
+    every step; ``info["outcome"]`` in OUTCOMES on the last step only, and the last step's
+    ``info["is_success"]``, where the env sets it, ``outcome == "goal"``; the reward equals
     ``true_weights·φ`` where the env declares ``true_weights``; episodes end within
     ``max_steps``; ``feature_groups`` (if any) name known features.
     """
@@ -137,6 +161,14 @@ def check_protocol(env: gym.Env, *, seed: int = 0, episodes: int = 3, max_steps:
                 )
             if not done and "outcome" in info:
                 raise ProtocolError(f"{where}: info['outcome'] set before the episode ended")
+            success = info.get("is_success")
+            if done and success is not None:
+                is_bool = isinstance(success, bool | np.bool_)
+                if not is_bool or success != (info["outcome"] == "goal"):
+                    raise ProtocolError(
+                        f"{where}: info['is_success'] must be outcome == 'goal' (a bool), got "
+                        f"{success!r} with outcome {info['outcome']!r}"
+                    )
             if done:
                 break
         else:

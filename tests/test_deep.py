@@ -157,3 +157,28 @@ def test_a_risk_averse_ppo_saves_and_loads_with_its_posterior(tmp_path):
     assert (
         loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
     ).all()
+
+
+def test_sb3_reports_the_success_rate_of_rewunc_episodes(tmp_path):
+    """EvalCallback's eval/success_rate and PPO's rollout/success_rate read info["is_success"]."""
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    corridor = dict(ascii_map="###\n#AT\n###", max_steps=50)  # a stochastic policy gets there
+    in_lava = dict(ascii_map=".L.\nLAL\nTL.", max_steps=2)  # every first move enters lava
+
+    def venv():
+        envs = [lambda kw=kw: Monitor(gym.make(ENV, **kw)) for kw in (corridor, in_lava)]
+        return DummyVecEnv(envs)
+
+    evaluation = EvalCallback(
+        venv(), n_eval_episodes=4, eval_freq=16, log_path=str(tmp_path), deterministic=False
+    )
+    model = sb3.PPO(
+        "MlpPolicy", venv(), n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu"
+    )
+    model.learn(32, callback=evaluation)
+    successes = np.load(tmp_path / "evaluations.npz")["successes"]  # [evaluations, episodes]
+    assert successes.shape == (1, 4) and successes.sum() == 2
+    assert set(model.ep_success_buffer) == {True, False}

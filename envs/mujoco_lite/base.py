@@ -5,8 +5,9 @@ targets, objects and terrain, honouring ``self.shift``), how the task is shown i
 (``_apply_task``), the features of a state (``features_at``) and the observation. The core
 provides the gymnasium API: seeding from ``self.np_random`` only, ``FRAME_SKIP`` physics steps per
 action in one ``mj_step`` call, the reward ``true_weights·φ``, the episode limit,
-``info["features"]`` on every step and ``info["outcome"]`` on the last, a fixed task for every
-reset with ``layout_seed``, and ``render_mode="rgb_array"`` through MuJoCo's own renderer.
+``info["features"]`` on every step and ``info["outcome"]`` and ``info["is_success"]`` on the last,
+:class:`~rewunc.protocol.EpisodeEndedError` on a step with no episode running, a fixed task for
+every reset with ``layout_seed``, and ``render_mode="rgb_array"`` through MuJoCo's own renderer.
 
 Headless rendering: without a ``DISPLAY``, ``MUJOCO_GL`` defaults to ``egl`` (Mesa's EGL;
 ``scripts/system-deps.sh`` installs it). Set ``MUJOCO_GL=osmesa`` or ``glfw`` before the first
@@ -26,6 +27,8 @@ import gymnasium as gym  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
+
+from rewunc.protocol import EpisodeEndedError  # noqa: E402
 
 
 class MujocoLiteEnv(gym.Env):
@@ -85,6 +88,7 @@ class MujocoLiteEnv(gym.Env):
         )
         self.task = None
         self._steps = 0
+        self._ended: str | None = None  # how the last episode ended; None while one runs
         self._renderer = None
 
     # ---- hooks for subclasses ---------------------------------------------------------------
@@ -121,11 +125,18 @@ class MujocoLiteEnv(gym.Env):
         self._apply_task(self.task)
         mujoco.mj_forward(self.model, self.data)
         self._steps = 0
-        return self._observation(), {}
+        self._ended = None
+        info = {
+            "features": np.zeros(len(self.feature_names)),
+            "state": np.concatenate((self.data.qpos, self.data.qvel)),
+        }
+        return self._observation(), info
 
     def step(self, action):
         if self.task is None:
-            raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
+            raise EpisodeEndedError.of(self, None)
+        if self._ended is not None:
+            raise EpisodeEndedError.of(self, self._ended)
         # The actuators are ctrllimited: MuJoCo clamps the controls to the action space.
         self.data.ctrl[:] = action
         mujoco.mj_step(self.model, self.data, self.FRAME_SKIP)
@@ -135,10 +146,14 @@ class MujocoLiteEnv(gym.Env):
         info = {"features": phi}
         if terminated or truncated:
             info["outcome"] = self._outcome(terminated)
+            info["is_success"] = info["outcome"] == "goal"
+            self._ended = "terminated" if terminated else "truncated"
         return self._observation(), reward, terminated, truncated, info
 
     def set_state(self, qpos, qvel=None) -> None:
-        """Place the system by hand (tests, figures): joint positions and velocities."""
+        """Place the system by hand (tests, figures): joint positions and velocities. As a
+        gridworld's ``set_state``, it lets an ended episode go on from there."""
+        self._ended = None
         self.data.qpos[:] = qpos
         self.data.qvel[:] = 0.0 if qvel is None else qvel
         mujoco.mj_forward(self.model, self.data)
