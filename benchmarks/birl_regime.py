@@ -177,6 +177,7 @@ def nuts_row(size: int, label: str, options: dict, demos, seed: int) -> tuple[Ro
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = birl.fit(demos, seed=seed, warn=False)
+    jax.clear_caches()  # release this fit's compiled code (see rewunc.study.common.fit_posterior)
     d = post.diagnostics
     # the fit's own R-hat and ESS (NaN at a fixed reference weight)
     row = Row(size, label, d["compile_seconds"], d["run_seconds"], float(np.nanmax(d["rhat"])),
