@@ -259,6 +259,12 @@ def main() -> None:
         parser.error(f"--sizes: LavaLand needs sizes >= 4, got {args.sizes}")
     if args.steps_per_size < 1:
         parser.error(f"--steps-per-size: expected a positive int, got {args.steps_per_size}")
+    for name in ("demos", "warmup", "draws", "pw_samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive int, got "
+                         f"{getattr(args, name)}")  # fmt: skip
+    if not all(d > 0 for d in args.pw_steps):
+        parser.error(f"--pw-steps: expected positive grid steps, got {args.pw_steps}")
     if not all(0 < a < 1 for a in args.accept):
         parser.error(f"--accept: expected target acceptance rates in (0, 1), got {args.accept}")
     gammas = args.gammas or [default_gamma(n) for n in args.sizes]
