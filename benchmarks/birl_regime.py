@@ -140,14 +140,15 @@ def true_weights(cfg: Flagship) -> np.ndarray:
         return np.asarray(env.unwrapped.true_weights, float)
 
 
-def gradient_ms(cfg: Flagship, data, options: dict, points: np.ndarray, repeats: int) -> float:
-    """Median ms per gradient of the demonstration log-likelihood at ``points`` [P, K]."""
-    tol, beta = options.get("tol", 1e-6), float(cfg.birl_beta)
-    solver, grad_tol = options.get("solver", "anderson"), options.get("grad_tol", 1e-3)
-    if options.get("warm_start", True):
-        truth = jnp.asarray(true_weights(cfg), jnp.float32)[None]
-        v0 = _layout_values(data.mdps, truth, jnp.full((1,), beta), tol, solver)[0]
-        data = data._replace(v0=v0)
+def gradient_ms(data, options: dict, truth: np.ndarray, points: np.ndarray, repeats: int) -> float:
+    """Median ms per gradient of the demonstration log-likelihood at ``points`` [P, K], with
+    the soft VI numerics a BIRL given ``options`` would use (warm-started from V at ``truth``
+    where it warm-starts)."""
+    c = BIRL(progress_bar=False, **options).config  # BIRL's defaults, not a copy of them
+    tol, beta, solver, grad_tol = c["tol"], float(c["beta"]), c["solver"], c["grad_tol"]
+    if c["warm_start"]:
+        w = jnp.asarray(truth, jnp.float32)[None]
+        data = data._replace(v0=_layout_values(data.mdps, w, jnp.full((1,), beta), tol, solver)[0])
     grad = jax.jit(jax.grad(lambda w, d: demo_log_likelihood(d, w, beta, tol, solver=solver,
                                                              grad_tol=grad_tol)))  # fmt: skip
     W = jnp.asarray(points, jnp.float32)
@@ -160,12 +161,14 @@ def gradient_ms(cfg: Flagship, data, options: dict, points: np.ndarray, repeats:
     return 1e3 * statistics.median(times)
 
 
-def gradient_costs(cfg: Flagship, demos, paths, seed: int, repeats: int = 20) -> dict[str, float]:
+def gradient_costs(cfg: Flagship, data, paths, seed: int, repeats: int = 20) -> dict[str, float]:
     """{path: ms per gradient}, printed as one line per path with its ratio to ``old``."""
-    data = demo_data(demos)
-    truth = np.asarray(true_weights(cfg), float)
+    truth = true_weights(cfg)
     points = truth + 0.1 * np.random.default_rng(seed).standard_normal((10, len(truth)))
-    out = {p: gradient_ms(cfg, data, NUTS_PATHS[p], points, repeats) for p in paths}
+    out = {
+        p: gradient_ms(data, {**cfg.birl_options(), **NUTS_PATHS[p]}, truth, points, repeats)
+        for p in paths
+    }
     for p, ms in out.items():
         vs = f"  ({out['old'] / ms:.2f}× old's speed)" if "old" in out else ""
         print(f"{'':>8s}gradient {p:>10s}: {ms:8.2f} ms{vs}", flush=True)
@@ -295,7 +298,8 @@ def main() -> None:
               flush=True)  # fmt: skip
         # the parameterisation does not change a gradient's cost: new-raw's would be new's
         soft_vi = [p for p in NUTS_PATHS if p != "new-raw"]
-        gradients[n] = gradient_costs(cfg, demos, soft_vi, args.seed)
+        data = demo_data(demos)  # for the gradients and every PolicyWalk grid step
+        gradients[n] = gradient_costs(cfg, data, soft_vi, args.seed)
         if args.gradients_only:
             continue
         here: list[Row] = []
@@ -312,7 +316,6 @@ def main() -> None:
         if "policywalk" in args.paths:
             if birl is None:  # PolicyWalk runs on the new path's code
                 birl = BIRL(progress_bar=False, **cfg.birl_options())
-            data = demo_data(demos)  # once for every grid step
             for step in args.pw_steps:
                 here.append(policywalk_row(n, step, birl, data, args, cfg.feature_names))
                 print(here[-1].line(), flush=True)

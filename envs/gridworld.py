@@ -30,7 +30,11 @@ from rewunc.envs.layout import (  # noqa: F401  (re-exported: subclasses import 
     parse_ascii,
 )
 from rewunc.mdp import TabularMDP
-from rewunc.protocol import OUTCOMES, EpisodeEndedError  # noqa: F401  (OUTCOMES re-exported)
+from rewunc.protocol import (  # noqa: F401  (OUTCOMES re-exported for subclasses)
+    OUTCOMES,
+    EpisodeEndedError,
+    mark_episode_end,
+)
 
 ACTION_NAMES = ("up", "right", "down", "left", "stay")
 
@@ -294,10 +298,7 @@ class GridWorld(gym.Env):
         """Reset per-episode book-keeping."""
 
     def step(self, action):
-        if self.layout is None:
-            raise EpisodeEndedError.of(self, None)
-        if self._ended is not None:
-            raise EpisodeEndedError.of(self, self._ended)
+        EpisodeEndedError.check(self, self.layout is not None, self._ended)
         a = int(action)
         if not 0 <= a < self.action_space.n:
             raise ValueError(
@@ -323,9 +324,7 @@ class GridWorld(gym.Env):
             info["outcome"] = "hazard" if self._hazard_visits else self._terminal_outcome(rc, aux)
         elif truncated:
             info["outcome"] = "hazard" if self._hazard_visits else self._timeout_outcome(aux)
-        if terminated or truncated:
-            info["is_success"] = info["outcome"] == "goal"
-            self._ended = "terminated" if terminated else "truncated"
+        self._ended = mark_episode_end(info, terminated, truncated)
         if self.HAZARD_TILES:
             info["hazard_visits"] = self._hazard_visits
         self._add_info(info)

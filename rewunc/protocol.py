@@ -55,6 +55,21 @@ class EpisodeEndedError(RuntimeError):
             return cls(f"{env_name(env)}: no episode has started; call reset() before step()")
         return cls(f"{env_name(env)}: the episode has ended ({ended}); call reset() before step()")
 
+    @classmethod
+    def check(cls, env: gym.Env, started: bool, ended: str | None) -> None:
+        """Raise unless an episode of ``env`` is running (the first lines of a ``step``)."""
+        if not started or ended is not None:
+            raise cls.of(env, ended if started else None)
+
+
+def mark_episode_end(info: dict, terminated: bool, truncated: bool) -> str | None:
+    """On an episode's last step, set ``info["is_success"]`` from its ``"outcome"``; returns how
+    the episode ended ("terminated" or "truncated"), None while it runs."""
+    if not (terminated or truncated):
+        return None
+    info["is_success"] = info["outcome"] == "goal"
+    return "terminated" if terminated else "truncated"
+
 
 @runtime_checkable
 class Policy(Protocol):

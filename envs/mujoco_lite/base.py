@@ -28,7 +28,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-from rewunc.protocol import EpisodeEndedError  # noqa: E402
+from rewunc.protocol import EpisodeEndedError, mark_episode_end  # noqa: E402
 
 
 class MujocoLiteEnv(gym.Env):
@@ -133,10 +133,7 @@ class MujocoLiteEnv(gym.Env):
         return self._observation(), info
 
     def step(self, action):
-        if self.task is None:
-            raise EpisodeEndedError.of(self, None)
-        if self._ended is not None:
-            raise EpisodeEndedError.of(self, self._ended)
+        EpisodeEndedError.check(self, self.task is not None, self._ended)
         # The actuators are ctrllimited: MuJoCo clamps the controls to the action space.
         self.data.ctrl[:] = action
         mujoco.mj_step(self.model, self.data, self.FRAME_SKIP)
@@ -146,8 +143,7 @@ class MujocoLiteEnv(gym.Env):
         info = {"features": phi}
         if terminated or truncated:
             info["outcome"] = self._outcome(terminated)
-            info["is_success"] = info["outcome"] == "goal"
-            self._ended = "terminated" if terminated else "truncated"
+        self._ended = mark_episode_end(info, terminated, truncated)
         return self._observation(), reward, terminated, truncated, info
 
     def set_state(self, qpos, qvel=None) -> None:
