@@ -256,3 +256,25 @@ def test_sweep_shows_seeds_and_intervals():
     assert "95% t over 3 seeds" in fig.get_suptitle()
     assert "3 seeds" in fig.axes[0].get_title()
     assert legend_texts(fig) == ["BayesMean", "Oracle"]
+    plt.close(fig)
+    per_seed = pd.DataFrame(
+        [
+            {
+                "p": p,
+                "shift": "anywhere",
+                "agent": a,
+                "seed": s,
+                "goal_rate": 0.1 * s,
+                "misgeneralization_rate": 0.2,
+            }
+            for p in (0.0, 0.5)
+            for a in ("BayesMean", "Oracle")
+            for s in range(3)
+        ]
+    )
+    fig = plots.sweep(pd.DataFrame(rows), posteriors, "anywhere", per_seed=per_seed)
+    # each agent's seeds in each rate panel: 2 ps x 3 seeds, at the seeds' own rates
+    goal_dots = [c for c in fig.axes[1].collections if len(c.get_offsets()) == 6]
+    assert len(goal_dots) == 2
+    assert sorted(goal_dots[0].get_offsets()[:, 1]) == pytest.approx([0, 0, 0.1, 0.1, 0.2, 0.2])
+    assert "each seed" in fig.get_suptitle()

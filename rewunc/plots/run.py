@@ -77,7 +77,8 @@ def plot_run(path) -> list[Path]:
     if (path / "posteriors.csv").exists():
         posteriors = _read_csv(path / "posteriors.csv")
         if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
-            figs["sweep"] = sweep(results, posteriors, shift, styles=styles)
+            per_seed = _read_csv(path / "seeds.csv") if (path / "seeds.csv").exists() else None
+            figs["sweep"] = sweep(results, posteriors, shift, styles=styles, per_seed=per_seed)
             curve_agent = config.get("config", {}).get("curve_agent")
             if curve_agent and curve_agent in set(results["agent"]):
                 figs["misgeneralization_curve"] = misgeneralization_curve(

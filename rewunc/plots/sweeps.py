@@ -61,6 +61,7 @@ def sweep(
     shift: str,
     *,
     styles: Mapping[str, dict] | None = None,
+    per_seed: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """The posterior's ambiguity (P(goal > proxy), or the correlation of the two) and the
     goal and misgeneralization rates on ``shift``, against ``p``.
@@ -68,7 +69,8 @@ def sweep(
     ``results``: rows with p, shift, agent, goal_rate and misgeneralization_rate with their _lo
     and _hi, optionally ``interval``. ``posteriors``: one row per (study, seed) with p,
     ambiguity and ambiguity_of (and seed): with several seeds each seed's value is drawn, with
-    their mean and min–max range.
+    their mean and min–max range. ``per_seed`` (a run's seeds.csv: p, shift, agent, seed and the
+    rates), when given, draws each seed's rate as a small dot beside its agent's marker.
     """
     _require(results, ("p", "shift", "agent", "goal_rate"), "sweep: results")
     _require(posteriors, ("p", "ambiguity"), "sweep: posteriors")
@@ -106,6 +108,10 @@ def sweep(
                     None,
                 )
             st = style[agent]
+            if per_seed is not None and metric in per_seed:
+                mine = per_seed[(per_seed["shift"] == shift) & (per_seed["agent"] == agent)]
+                offset = (i - (len(agents) - 1) / 2) * dodge
+                ax.scatter(mine["p"] + offset, mine[metric], s=7, color=st["color"], alpha=0.35)
             ax.errorbar(
                 x,
                 rows[metric],
@@ -127,7 +133,8 @@ def sweep(
     fig.legend(
         handles, labels, loc="outside right upper", fontsize=8, title="agents", title_fontsize=8
     )
-    fig.suptitle(f"sweep over p — rates with {interval_text(cell)}", fontsize=10)
+    dots = "; dots: each seed" if per_seed is not None else ""
+    fig.suptitle(f"sweep over p — rates with {interval_text(cell)}{dots}", fontsize=10)
     return fig
 
 
