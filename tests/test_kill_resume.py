@@ -123,12 +123,16 @@ def test_a_ray_sweep_killed_twice_resumes_to_the_bytes_of_a_local_run(uninterrup
 # ---- Ctrl-C in a single run ------------------------------------------------------------------
 
 
-def _ctrl_c_deliverable() -> None:
-    """In the child before exec: SIGINT unblocked and at its default disposition, whatever the
-    test worker inherited (in two full -n 2 runs the interrupted study ran to the end with
-    returncode 0, its handler never called; alone the tests pass)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# Runs the study with SIGINT unblocked and at its default disposition, whatever the test worker
+# inherited (in two full -n 2 runs the interrupted study ran to the end with returncode 0, its
+# handler never called; alone the tests pass). A trampoline that execs, not a preexec_fn: a
+# preexec_fn runs Python in a fork of the multithreaded (JAX) worker, which can deadlock.
+CTRL_C_DELIVERABLE = (
+    "import os, signal, sys; "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 
 def _interrupt_then_resume(tmp_path: Path, script: str, flags: list[str], when: str, stage: str):
@@ -142,8 +146,9 @@ def _interrupt_then_resume(tmp_path: Path, script: str, flags: list[str], when: 
                    capture_output=True)  # fmt: skip
     out, log = tmp_path / "interrupted", tmp_path / "log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen([*command, "--out", str(out)], stdout=fh, stderr=fh, cwd=root,
-                                env=ENV, preexec_fn=_ctrl_c_deliverable)  # fmt: skip
+        trampoline = [sys.executable, "-c", CTRL_C_DELIVERABLE, *command[1:]]
+        proc = subprocess.Popen([*trampoline, "--out", str(out)], stdout=fh, stderr=fh, cwd=root,
+                                env=ENV)  # fmt: skip
         deadline = time.monotonic() + 240
         while proc.poll() is None and when not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()[-2000:]

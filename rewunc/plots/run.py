@@ -32,10 +32,10 @@ def plot_run(path) -> list[Path]:
     results = _read_csv(path / "results.csv")
     episodes = _read_csv(path / "episodes.csv")
     styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
+    seeds = _read_csv(path / "seeds.csv") if (path / "seeds.csv").exists() else None
     varied = "axis" in results  # a robustness study: settings varied one axis at a time
     if varied:
         axes = [a for a in dict.fromkeys(results["axis"]) if a != "base"]
-        seeds = _read_csv(path / "seeds.csv")
         figs["robustness"] = robustness(results, seeds, axes, styles=styles)
     else:
         figs["goal_vs_capability"] = goal_vs_capability(
@@ -77,8 +77,7 @@ def plot_run(path) -> list[Path]:
     if (path / "posteriors.csv").exists():
         posteriors = _read_csv(path / "posteriors.csv")
         if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
-            per_seed = _read_csv(path / "seeds.csv") if (path / "seeds.csv").exists() else None
-            figs["sweep"] = sweep(results, posteriors, shift, styles=styles, per_seed=per_seed)
+            figs["sweep"] = sweep(results, posteriors, shift, styles=styles, per_seed=seeds)
             curve_agent = config.get("config", {}).get("curve_agent")
             if curve_agent and curve_agent in set(results["agent"]):
                 figs["misgeneralization_curve"] = misgeneralization_curve(

@@ -90,6 +90,7 @@ def sweep(
     step = np.min(np.diff(ps)) if len(ps) > 1 else 1.0
     # agents side by side (a small shift in p), so that equal values stay visible
     dodge = min(0.3 * step, 0.06 * span) / max(len(agents), 1)
+    seeds = None if per_seed is None else per_seed[per_seed["shift"] == shift]
     for ax, metric, title in (
         (axes[1], "goal_rate", f"goal rate on '{shift}'"),
         (axes[2], "misgeneralization_rate", f"misgeneralization (proxy) rate on '{shift}'"),
@@ -99,7 +100,7 @@ def sweep(
             continue
         for i, agent in enumerate(agents):
             rows = cell[cell["agent"] == agent].sort_values("p")
-            x = rows["p"] + (i - (len(agents) - 1) / 2) * dodge
+            offset = (i - (len(agents) - 1) / 2) * dodge
             yerr = None
             if {f"{metric}_lo", f"{metric}_hi"} <= set(rows):
                 yerr = np.clip(
@@ -108,12 +109,11 @@ def sweep(
                     None,
                 )
             st = style[agent]
-            if per_seed is not None and metric in per_seed:
-                mine = per_seed[(per_seed["shift"] == shift) & (per_seed["agent"] == agent)]
-                offset = (i - (len(agents) - 1) / 2) * dodge
+            if seeds is not None and metric in seeds:
+                mine = seeds[seeds["agent"] == agent]
                 ax.scatter(mine["p"] + offset, mine[metric], s=7, color=st["color"], alpha=0.35)
             ax.errorbar(
-                x,
+                rows["p"] + offset,
                 rows[metric],
                 yerr=yerr,
                 marker=st["marker"],
