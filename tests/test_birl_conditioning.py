@@ -318,3 +318,18 @@ def test_the_studies_run_birl_with_its_defaults():
     for key in ("solver", "warm_start", "grad_tol", "parameterisation"):
         assert study[key] == default[key], key
     assert tuple(map(tuple, study["feature_groups"])) == LavaLand.feature_groups
+
+
+def test_target_accept_flag_reaches_nuts():
+    """``--target-accept`` is NUTS's ``target_accept_prob``: 0.9 by default in the tabular
+    studies (dense mass, correlated weights), 0.8 (NumPyro's) in the feature studies."""
+    from experiments.lavaland import LavaLandConfig
+    from experiments.point_lava import PointLavaConfig
+
+    assert LavaLandConfig().birl_options()["target_accept_prob"] == 0.9
+    assert LavaLandConfig(target_accept=0.97).birl_options()["target_accept_prob"] == 0.97
+    assert PointLavaConfig().birl_options()["target_accept_prob"] == 0.8
+    assert (
+        BIRL(**LavaLandConfig(target_accept=0.97).birl_options()).config["target_accept_prob"]
+        == 0.97
+    )

@@ -143,6 +143,8 @@ REFUSED = [
     (["--name", ".hidden"], "--name: expected a plain folder name"),
     (["--expert-beta", "-5"], r"--expert-beta: expected a number in \(0, inf\)"),
     (["--max-tree-depth", "0"], "--max-tree-depth: expected an integer >= 1"),
+    (["--target-accept", "1"], r"--target-accept: expected a number in \(0, 1\)"),
+    (["--target-accept", "nan"], r"--target-accept: expected a number in \(0, 1\)"),
     (["--agents", "BROIL(lam=0.5, regret=true)"], "--agents: expected robust-form agents"),
     (["--agents", "CVaR(alpha=0)"], r"\(0, 1\]"),
     (["--agents", "Bogus"], "expected one of"),

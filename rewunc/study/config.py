@@ -85,6 +85,11 @@ class StudyConfig:
     num_samples: int = option(500, "NUTS draws kept per chain")
     num_chains: int = option(2, "NUTS chains (parallel, one host device each)")
     max_tree_depth: int = option(10, "NUTS maximum tree depth (at most 20)")
+    target_accept: float = option(
+        0.8,
+        "NUTS target acceptance probability in (0, 1): higher takes smaller steps (fewer "
+        "divergent transitions, more leapfrog steps per draw)",
+    )
     shifts: tuple[str, ...] = option((TRAIN,), "splits to evaluate on: train and shift names")
     n_episodes: int = option(100, "evaluation layouts (one episode each) per split and agent")
     agent_samples: int = option(200, "thinned posterior draws the LP and risk agents plan on")
@@ -112,6 +117,7 @@ class StudyConfig:
         for name in ("birl_beta", "prior_scale"):
             require_number(getattr(self, name), name, 0.0, math.inf, lo_open=True, hi_open=True)
         require_number(self.gamma, "gamma", 0.0, 1.0, lo_open=True, hi_open=True)
+        require_number(self.target_accept, "target_accept", 0.0, 1.0, lo_open=True, hi_open=True)
         require_anchor_prior(self.anchor_prior)
         require(isinstance(self.hierarchical_prior, bool), "hierarchical_prior", "true or false",
                 self.hierarchical_prior)  # fmt: skip
@@ -167,6 +173,7 @@ class StudyConfig:
             num_samples=self.num_samples,
             num_chains=self.num_chains,
             max_tree_depth=self.max_tree_depth,
+            target_accept_prob=self.target_accept,
             feature_groups=[list(g) for g in self._feature_groups],
             **extra,
         )
@@ -181,6 +188,11 @@ class TabularFields:
 
     seeds: tuple[int, ...] = option(
         tuple(range(10)), "seeds; each runs the whole study, from data to agents (10 by default)"
+    )
+    target_accept: float = option(
+        0.9,
+        "NUTS target acceptance probability in (0, 1): higher takes smaller steps (fewer "
+        "divergent transitions, more leapfrog steps per draw)",
     )
     expert: str = option(
         "soft",
@@ -218,9 +230,9 @@ class TabularFields:
         return kind(beta=self.expert_beta)
 
     def birl_options(self) -> dict:
-        """The base's options, with a dense mass matrix and a 0.9 acceptance target (the
-        gridworld posteriors' correlated weights)."""
-        return {**super().birl_options(), "dense_mass": True, "target_accept_prob": 0.9}
+        """The base's options, with a dense mass matrix (the gridworld posteriors' correlated
+        weights)."""
+        return {**super().birl_options(), "dense_mass": True}
 
     def _check_fields(self) -> None:
         from rewunc.agents.tabular import AgentError, agent_name, is_regret_form, make_agent
