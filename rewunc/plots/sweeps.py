@@ -90,7 +90,9 @@ def sweep(
     step = np.min(np.diff(ps)) if len(ps) > 1 else 1.0
     # agents side by side (a small shift in p), so that equal values stay visible
     dodge = min(0.3 * step, 0.06 * span) / max(len(agents), 1)
-    seeds = None if per_seed is None else per_seed[per_seed["shift"] == shift]
+    seeds = {}  # agent -> its seeds' rows on this shift, split once for both panels
+    if per_seed is not None:
+        seeds = dict(tuple(per_seed[per_seed["shift"] == shift].groupby("agent", sort=False)))
     for ax, metric, title in (
         (axes[1], "goal_rate", f"goal rate on '{shift}'"),
         (axes[2], "misgeneralization_rate", f"misgeneralization (proxy) rate on '{shift}'"),
@@ -109,8 +111,8 @@ def sweep(
                     None,
                 )
             st = style[agent]
-            if seeds is not None and metric in seeds:
-                mine = seeds[seeds["agent"] == agent]
+            mine = seeds.get(agent)
+            if mine is not None and metric in mine:
                 ax.scatter(mine["p"] + offset, mine[metric], s=7, color=st["color"], alpha=0.35)
             ax.errorbar(
                 rows["p"] + offset,

@@ -59,6 +59,12 @@ def option(default, help: str):
 # ---- the base ------------------------------------------------------------------------------
 
 
+TARGET_ACCEPT_HELP = (
+    "NUTS target acceptance probability in (0, 1): higher takes smaller steps (fewer divergent "
+    "transitions, more leapfrog steps per draw)"
+)
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Flags every study shares; an experiment's config lists field groups beside it."""
@@ -85,11 +91,7 @@ class StudyConfig:
     num_samples: int = option(500, "NUTS draws kept per chain")
     num_chains: int = option(2, "NUTS chains (parallel, one host device each)")
     max_tree_depth: int = option(10, "NUTS maximum tree depth (at most 20)")
-    target_accept: float = option(
-        0.8,
-        "NUTS target acceptance probability in (0, 1): higher takes smaller steps (fewer "
-        "divergent transitions, more leapfrog steps per draw)",
-    )
+    target_accept: float = option(0.8, TARGET_ACCEPT_HELP)
     shifts: tuple[str, ...] = option((TRAIN,), "splits to evaluate on: train and shift names")
     n_episodes: int = option(100, "evaluation layouts (one episode each) per split and agent")
     agent_samples: int = option(200, "thinned posterior draws the LP and risk agents plan on")
@@ -189,11 +191,7 @@ class TabularFields:
     seeds: tuple[int, ...] = option(
         tuple(range(10)), "seeds; each runs the whole study, from data to agents (10 by default)"
     )
-    target_accept: float = option(
-        0.9,
-        "NUTS target acceptance probability in (0, 1): higher takes smaller steps (fewer "
-        "divergent transitions, more leapfrog steps per draw)",
-    )
+    target_accept: float = option(0.9, TARGET_ACCEPT_HELP)
     expert: str = option(
         "soft",
         "the demonstrator: soft (Boltzmann over soft Q, BIRL's own model), hard (Boltzmann "
