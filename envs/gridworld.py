@@ -371,6 +371,13 @@ class GridWorld(gym.Env):
         finally:
             self._aux_state, self._cell, self._ended = saved
 
+    def terminal_states(self) -> np.ndarray:
+        """bool [n_states]: the states whose arrival ends the episode (``to_mdp().terminal``,
+        without building the MDP)."""
+        if self.layout is None:
+            raise RuntimeError("call reset() before terminal_states()")
+        return self._aux.terminal.reshape(-1).copy()
+
     def cell_of_state(self, index: int) -> tuple[int, int]:
         """(row, col) of the agent in MDP state ``index``."""
         r, c = self._free_cells[index % len(self._free_cells)]

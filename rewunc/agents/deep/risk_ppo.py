@@ -43,6 +43,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from rewunc.agents.deep.broil import broil_weights, critic_basis
+from rewunc.agents.deep.exploring_starts import FLAG as EXPLORING_START
 from rewunc.agents.deep.successor_features import FeatureRolloutBuffer, SuccessorFeaturePolicy
 from rewunc.risk import check_alpha, check_lam, check_probs, cvar, sample_returns
 from rewunc.risk import mean as risk_mean
@@ -76,13 +77,17 @@ class RiskAversePPO(PPO):
         critic_basis: ``"posterior"`` (default), ``"features"`` or a [K, K] matrix B; the critic
             predicts y = ψ·B (see :func:`critic_basis`). Per-draw numbers are exact for every
             draw in B's span (every draw, for ``"posterior"``).
+        criterion_gamma: the discount of the per-draw returns X_m (the criterion's, e.g. the LP
+            twin's); default PPO's ``gamma``, which may be larger (a longer training horizon).
         **ppo_kwargs: any ``PPO`` argument (``n_steps``, ``batch_size``, ``gamma``, ``seed``, ...).
 
     Each batch: per-draw returns X_m = w_m·μ̂, where μ̂ is the mean discounted feature count
-    Σ_t γ^t φ_{t+1} of the episodes that *finished* during the batch (an episode begun in an
-    earlier batch counts whole); if none finished, μ̂ is the mean K-dim TD(λ) return at the episode
-    starts in the buffer (at step 0 of every env if none started there), i.e. the ψ-bootstrapped
-    discounted feature sums of the partial trajectories. Then c = :func:`broil_weights`\\ (X, λ, α,
+    Σ_t γ_c^t φ_{t+1} (γ_c = ``criterion_gamma``) of the episodes that *finished* during the batch
+    (an episode begun in an earlier batch counts whole) and began at the env's own start (not by
+    an :class:`~rewunc.agents.deep.exploring_starts.ExploringStarts` draw); if there are none, μ̂ is
+    the mean K-dim TD(λ) return (at PPO's γ) at the episode starts in the buffer (at step 0 of
+    every env if none started there), i.e. the ψ-bootstrapped discounted feature sums of the
+    partial trajectories. Then c = :func:`broil_weights`\\ (X, λ, α,
     p), w_c = cᵀW, and PPO's scalar advantage is w_c·A_ψ (normalised by PPO as usual).
 
     Logged each batch (SB3 logger, ``risk/``): ``mean_X``, ``cvar_X``, ``var_X``, ``objective``
@@ -109,9 +114,14 @@ class RiskAversePPO(PPO):
         probs=None,
         feature_names: tuple[str, ...] | None = None,
         critic_basis: str | np.ndarray = "posterior",
+        criterion_gamma: float | None = None,
         **ppo_kwargs,
     ):
         self.lam, self.alpha = check_lam(lam), check_alpha(alpha)
+        if criterion_gamma is not None and not 0.0 < criterion_gamma < 1.0:
+            raise ValueError(
+                f"criterion_gamma: expected a discount in (0, 1), got {criterion_gamma!r}"
+            )
         W = np.asarray(posterior_weights, dtype=np.float64)
         if W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 1 or not np.all(np.isfinite(W)):
             raise ValueError(
@@ -176,6 +186,7 @@ class RiskAversePPO(PPO):
             )
         if self.env is not None:
             self._check_env_features(self.env)
+        self.criterion_gamma = float(self.gamma if criterion_gamma is None else criterion_gamma)
         self._ep_features: np.ndarray | None = None  # running discounted φ sums per env [n_envs, K]
         self._ep_discount: np.ndarray | None = None  # γ^t per env
         self.last_risk: dict[str, Any] = {}
@@ -292,9 +303,10 @@ class RiskAversePPO(PPO):
             self._ep_features[starts] = 0.0
             self._ep_discount[starts] = 1.0
             self._ep_features += self._ep_discount[:, None] * phi
-            self._ep_discount *= self.gamma
+            self._ep_discount *= self.criterion_gamma
             for idx in np.flatnonzero(dones):
-                finished.append(self._ep_features[idx].copy())
+                if not infos[idx].get(EXPLORING_START, False):  # the criterion's start only
+                    finished.append(self._ep_features[idx].copy())
 
             # [rewunc] timeout bootstrap, K-dim: the buffer adds γ·y(terminal_observation)
             timeout_values = np.zeros((n_envs, K), dtype=np.float32)

@@ -59,7 +59,12 @@ def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool 
     if algorithm == "RiskAversePPO":
         if not isinstance(model.critic_basis_kind, str):
             raise DeepAgentError("save_agent: a custom critic_basis matrix is not saved")
-        config["risk"] = {"lam": model.lam, "alpha": model.alpha, "basis": model.critic_basis_kind}
+        config["risk"] = {
+            "lam": model.lam,
+            "alpha": model.alpha,
+            "basis": model.critic_basis_kind,
+            "criterion_gamma": model.criterion_gamma,
+        }
         arrays = {"weights": model.posterior_weights, "probs": model.probs}
         write_npz(path / "posterior.npz", arrays, force=force)
     atomic_write(
@@ -113,6 +118,7 @@ def load_agent(path, env, *, device: str = "cpu"):
             lam=risk.get("lam", 1.0),
             alpha=risk.get("alpha", 0.95),
             critic_basis=risk.get("basis", "posterior"),
+            criterion_gamma=risk.get("criterion_gamma"),
         )
     with warnings.catch_warnings():  # SB3's batch-size advice concerns training, not loading
         warnings.filterwarnings("ignore", "You have specified a mini-batch size", UserWarning)

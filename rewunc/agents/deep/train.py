@@ -43,6 +43,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import HumanOutputFormat, Logger
 
+from rewunc.agents.deep.exploring_starts import ExploringStarts, supports_exploring_starts
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
 from rewunc.agents.deep.risk_ppo import RiskAversePPO
@@ -68,9 +69,13 @@ DEEP_AGENTS: dict[str, tuple[dict[str, float], str]] = {
 class DeepSettings:
     """PPO and network settings shared by every deep agent of a study.
 
-    The defaults reach the target on 97% of fresh procedural LavaLand layouts after 100k steps
-    (true reward; ``benchmarks/deep.py``). ``egocentric`` re-centres grids on the agent
-    (:class:`GridCNN`); ``net_arch`` are the policy and value layers after the extractor.
+    ``gamma`` is the criterion's discount (the LP twins'; RiskAversePPO's per-draw returns);
+    ``train_gamma`` is the learner's (PPO's GAE and critic, SAC's TD target). A training discount
+    above the criterion's and ``exploring_starts`` (the fraction of training episodes begun in a
+    uniformly drawn state, on tabular envs: :class:`ExploringStarts`; other envs start as usual)
+    are what let PPO find detours around lava on fixed layouts (README, "Deep agents:
+    competence"). ``egocentric`` re-centres grids on the agent (:class:`GridCNN`); ``net_arch``
+    are the policy and value layers after the extractor.
     """
 
     steps: int = 100_000
@@ -81,6 +86,8 @@ class DeepSettings:
     learning_rate: float = 3e-4
     ent_coef: float = 0.01
     gamma: float = 0.95
+    train_gamma: float = 0.99
+    exploring_starts: float = 0.5
     gae_lambda: float = 0.95
     net_arch: tuple[int, ...] = (64,)
     channels: int = 32
@@ -105,8 +112,14 @@ class DeepSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DeepAgentError(f"{name}: expected an int >= 1, got {value!r}")
-        if not 0.0 < self.gamma < 1.0:
-            raise DeepAgentError(f"gamma: expected a discount in (0, 1), got {self.gamma!r}")
+        for name in ("gamma", "train_gamma"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise DeepAgentError(f"{name}: expected a discount in (0, 1), got {value!r}")
+        if not 0.0 <= self.exploring_starts <= 1.0:
+            raise DeepAgentError(
+                f"exploring_starts: expected a fraction in [0, 1], got {self.exploring_starts!r}"
+            )
         if not 0.0 <= self.gae_lambda <= 1.0:
             raise DeepAgentError(f"gae_lambda: expected a value in [0, 1], got {self.gae_lambda}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -130,14 +143,15 @@ class DeepSettings:
 
     def hyperparameters(self) -> dict:
         """The JSON-able learner arguments (no network kwargs): what ``load_agent`` rebuilds
-        with. SAC takes ``batch_size``, ``learning_rate`` and ``gamma`` from the PPO fields."""
+        with; the learner's ``gamma`` is ``train_gamma``. SAC takes ``batch_size`` and
+        ``learning_rate`` from the PPO fields."""
         if self.algorithm == "sac":
             return dict(
                 buffer_size=self.buffer_size,
                 learning_starts=self.learning_starts,
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
-                gamma=self.gamma,
+                gamma=self.train_gamma,
             )
         return dict(
             n_steps=self.n_steps,
@@ -145,7 +159,7 @@ class DeepSettings:
             n_epochs=self.n_epochs,
             learning_rate=self.learning_rate,
             ent_coef=self.ent_coef,
-            gamma=self.gamma,
+            gamma=self.train_gamma,
             gae_lambda=self.gae_lambda,
         )
 
@@ -268,10 +282,16 @@ def train_agent(
                 raise DeepAgentError(f"{agent.name}: needs a reward posterior")
             check_feature_names(probe, posterior.feature_names)
         kwargs = settings.ppo_kwargs(probe.observation_space)
+        explore = settings.exploring_starts > 0 and supports_exploring_starts(probe)
     finally:
         probe.close()
     th.set_num_threads(1)  # small networks: one thread is fastest, and deterministic
-    venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs)
+    wrapper = (
+        dict(wrapper_class=ExploringStarts, wrapper_kwargs={"fraction": settings.exploring_starts})
+        if explore
+        else {}
+    )
+    venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs, **wrapper)
     if sac:
         if agent.kind != "true":  # BayesMean is the posterior-mean reward: linear, exact
             venv = _scalarised(venv, agent, posterior, settings.gamma)
@@ -285,6 +305,7 @@ def train_agent(
             lam=lam,
             alpha=alpha,
             feature_names=tuple(posterior.feature_names),
+            criterion_gamma=settings.gamma,
             seed=seed,
             verbose=verbose,
             **kwargs,
