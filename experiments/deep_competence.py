@@ -22,14 +22,12 @@ The risk-averse agents' competence (against their LP twins on a posterior) is no
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from rewunc.config import ConfigError, parse_flags, require, require_int, require_number
-from rewunc.runs import Run, RunError
-from rewunc.runtime import remember_interrupts
-from rewunc.study import deep
+from rewunc.study import common, deep
 from rewunc.study.config import option
 
 ENV = "rewunc/LavaLand-v0"
@@ -115,8 +113,10 @@ def score(model, env_kwargs: dict, gamma: float) -> dict:
         "uniform": np.full_like(probs, 1.0 / probs.shape[1]),
         "shortest": np.asarray(greedy_policy(shortest.q, atol=1e-9), dtype=np.float64),
     }
-    mu = feature_expectations(mdp, np.stack(list(policies.values())), dtype=np.float64)
-    value = dict(zip(policies, mu @ w, strict=True))
+    policies["optimal"] = np.asarray(greedy_policy(optimal.q, atol=1e-9), dtype=np.float64)
+    mu = dict(zip(policies, feature_expectations(mdp, np.stack(list(policies.values())),
+                                                 dtype=np.float64), strict=True))  # fmt: skip
+    value = {k: float(m @ w) for k, m in mu.items() if k != "optimal"}
     v_star = float(mdp.initial @ optimal.v)
     row = {"optimum": v_star, **{f"value_{k}": float(v) for k, v in value.items()}}
     for policy in ("greedy", "stochastic"):
@@ -124,10 +124,8 @@ def score(model, env_kwargs: dict, gamma: float) -> dict:
             span = v_star - value[ref]
             gap = (v_star - value[policy]) / span if span > 1e-9 else float("nan")
             row[f"gap_{ref}_{policy}"] = float(gap)
-        row[f"target_{policy}"] = float(mu[list(policies).index(policy), target])
-    row["target_optimal"] = float(
-        feature_expectations(mdp, greedy_policy(optimal.q, atol=1e-9), dtype=np.float64)[target]
-    )
+    for policy in ("greedy", "stochastic", "optimal"):
+        row[f"target_{policy}"] = float(mu[policy][target])
     return row
 
 
@@ -145,14 +143,7 @@ def summarise(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     cfg, flags = parse_flags(CompetenceConfig, FAST, argv, prog="deep_competence")
-    name = flags.name or ("fast" if flags.fast else "default")
-    try:
-        run = Run.start(flags.out, STUDY, name, asdict(cfg), force=flags.force,
-                        resume=flags.resume, quiet=flags.quiet)  # fmt: skip
-    except RunError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    remember_interrupts()
+    run = common.start(STUDY, cfg, flags)  # --jobs is not recorded: resume with any value
     layouts = [cfg.first_layout + i for i in range(cfg.layouts)]
     tasks = [deep.DeepTask(f"{STUDY}/layout{layout}", cfg.seed, AGENT, ENV,
                            cfg.env_kwargs(layout), None) for layout in layouts]  # fmt: skip

@@ -29,7 +29,7 @@ TIMINGS = ("wall_seconds", "compile_seconds", "run_seconds")
 
 def start(experiment: str, config, flags) -> Run:
     """The run folder ``<out>/<experiment>/<name>`` for a validated config (RUN_FLAGS); sets up
-    the process (JAX's host devices: one per NUTS chain) once."""
+    the process (JAX's host devices, one per NUTS chain, for a config with ``num_chains``) once."""
     name = flags.name or ("fast" if flags.fast else "default")
     recorded = {k: v for k, v in dataclasses.asdict(config).items() if k not in EXECUTION_ONLY}
     try:
@@ -45,7 +45,8 @@ def start(experiment: str, config, flags) -> Run:
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    host_devices(config.num_chains)
+    if hasattr(config, "num_chains"):  # a study with NUTS: one JAX device per chain
+        host_devices(config.num_chains)
     remember_interrupts()
     return run
 
