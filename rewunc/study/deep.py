@@ -83,7 +83,7 @@ def train_deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
     agent, key = task.agent, task.key
     folder = f"agents/{slug(key)}"
     files = [f"{folder}/policy.safetensors", f"{folder}/agent.json"]
-    if agent.kind == "risk":
+    if agent.kind in ("risk", "usf"):
         files.append(f"{folder}/posterior.npz")
     inputs = [] if agent.kind == "true" else run.files_of(f"{task.study}/seed{task.seed}/posterior")
 
@@ -99,7 +99,12 @@ def train_deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
             settings,
         )
         wall = time.perf_counter() - t0
-        save_agent(model, run.file(folder), hyperparameters=settings.hyperparameters(), force=True)
+        save_agent(
+            model,
+            run.file(folder),
+            hyperparameters=settings.hyperparameters(agent.learner),
+            force=True,
+        )
         return {"train_seconds": round(wall, 2)}
 
     run.produce(

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError
+from rewunc.agents.deep.usf import ConditionedExtractor
 from rewunc.io import atomic_write, read_npz, write_json, write_npz
 
-EXTRACTORS = {"GridCNN": GridCNN}
+EXTRACTORS = {"GridCNN": GridCNN, "ConditionedExtractor": ConditionedExtractor}
 AGENT_FORMAT = "rewunc.deep_agent.v1"
 
 
@@ -19,15 +20,22 @@ def _algorithms() -> dict:
     from stable_baselines3 import DQN, PPO, SAC
 
     from rewunc.agents.deep.risk_ppo import RiskAversePPO
+    from rewunc.agents.deep.usf import UniversalSF
 
-    return {"PPO": PPO, "DQN": DQN, "SAC": SAC, "RiskAversePPO": RiskAversePPO}
+    return {
+        "PPO": PPO,
+        "DQN": DQN,
+        "SAC": SAC,
+        "RiskAversePPO": RiskAversePPO,
+        "UniversalSF": UniversalSF,
+    }
 
 
 def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool = False):
     """Write ``path/policy.safetensors`` (the policy's ``state_dict``) and ``path/agent.json``
     (algorithm, policy kwargs, hyperparameters to rebuild it); a RiskAversePPO also writes its
-    posterior draws, probabilities, λ and α (``path/posterior.npz`` and the JSON). Nothing is
-    pickled.
+    posterior draws, probabilities, λ and α (``path/posterior.npz`` and the JSON), a UniversalSF
+    its training draws and the family's jitter. Nothing is pickled.
 
     Only policy kwargs that are JSON or a features extractor of :data:`EXTRACTORS` are saved.
     """
@@ -67,6 +75,9 @@ def save_agent(model, path, *, hyperparameters: dict | None = None, force: bool 
         }
         arrays = {"weights": model.posterior_weights, "probs": model.probs}
         write_npz(path / "posterior.npz", arrays, force=force)
+    if algorithm == "UniversalSF":
+        config["usf"] = {"z_noise": model.z_noise, "n_z": model.n_z}
+        write_npz(path / "posterior.npz", {"weights": model.sampler.weights}, force=force)
     atomic_write(
         path / "policy.safetensors", lambda tmp: _save_policy(model.policy, tmp), force=force
     )
@@ -119,6 +130,13 @@ def load_agent(path, env, *, device: str = "cpu"):
             alpha=risk.get("alpha", 0.95),
             critic_basis=risk.get("basis", "posterior"),
             criterion_gamma=risk.get("criterion_gamma"),
+        )
+    if config["algorithm"] == "UniversalSF":
+        usf = config.get("usf") or {}
+        extra = dict(
+            train_weights=read_npz(path / "posterior.npz")["weights"],
+            z_noise=usf.get("z_noise", 0.5),
+            n_z=usf.get("n_z", 4),
         )
     with warnings.catch_warnings():  # SB3's batch-size advice concerns training, not loading
         warnings.filterwarnings("ignore", "You have specified a mini-batch size", UserWarning)

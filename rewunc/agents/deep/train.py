@@ -13,6 +13,8 @@ spec                               learner                                      
 ``MeanStd(kappa=κ)``               PPO on the per-step mean − κ·sd reward            —
 ``PessimisticReward(q=q)``         PPO on the per-step q-quantile reward             —
 ``TrueReward``                     PPO on the env's own (true) reward                Oracle
+``UniversalSF``                    universal successor features (DQN), acting by     —
+                                   risk-averse GPI over any posterior (``usf``)
 =================================  ================================================  ============
 
 Results name them ``"Deep <spec>"`` (e.g. ``"Deep CVaR(alpha=0.9)"``). Every learner has the same
@@ -47,6 +49,7 @@ from rewunc.agents.deep.exploring_starts import ExploringStarts, supports_explor
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
 from rewunc.agents.deep.risk_ppo import RiskAversePPO
+from rewunc.agents.deep.usf import ConditionedExtractor, UniversalSF
 from rewunc.agents.specs import parse_spec
 from rewunc.risk import RiskError, check_alpha, check_lam
 from rewunc.runtime import check_interrupt
@@ -62,6 +65,7 @@ DEEP_AGENTS: dict[str, tuple[dict[str, float], str]] = {
     "MeanStd": ({"kappa": 1.0}, "reward"),
     "PessimisticReward": ({"q": 0.05}, "reward"),
     "TrueReward": ({}, "true"),
+    "UniversalSF": ({}, "usf"),
 }
 
 
@@ -127,24 +131,39 @@ class DeepSettings:
         if not self.ent_coef >= 0:
             raise DeepAgentError(f"ent_coef: expected >= 0, got {self.ent_coef!r}")
 
-    def ppo_kwargs(self, observation_space: spaces.Space) -> dict:
-        """The learner's keyword arguments (the extractor only for (C, H, W) Box observations)."""
+    def ppo_kwargs(self, observation_space: spaces.Space, learner: str | None = None) -> dict:
+        """The learner's keyword arguments (the extractor only for (C, H, W) Box observations);
+        ``learner`` as in :meth:`hyperparameters`."""
         policy_kwargs: dict = {"net_arch": list(self.net_arch)}
+        grid = None
         if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
+            grid = {
+                "features_dim": self.features_dim,
+                "channels": self.channels,
+                "egocentric": self.egocentric,
+            }
+            policy_kwargs.update(features_extractor_class=GridCNN, features_extractor_kwargs=grid)
+        if learner == "usf":  # the extractor sees {"obs", "z"}: the grid's CNN, then z
             policy_kwargs.update(
-                features_extractor_class=GridCNN,
-                features_extractor_kwargs={
-                    "features_dim": self.features_dim,
-                    "channels": self.channels,
-                    "egocentric": self.egocentric,
-                },
+                features_extractor_class=ConditionedExtractor,
+                features_extractor_kwargs={"grid": grid},
             )
-        return {**self.hyperparameters(), "policy_kwargs": policy_kwargs, "device": "cpu"}
+        return {**self.hyperparameters(learner), "policy_kwargs": policy_kwargs, "device": "cpu"}
 
-    def hyperparameters(self) -> dict:
+    def hyperparameters(self, learner: str | None = None) -> dict:
         """The JSON-able learner arguments (no network kwargs): what ``load_agent`` rebuilds
-        with; the learner's ``gamma`` is ``train_gamma``. SAC takes ``batch_size`` and
-        ``learning_rate`` from the PPO fields."""
+        with; the learner's ``gamma`` is ``train_gamma``. ``learner`` is ``"usf"`` for
+        :class:`UniversalSF` (learning rate, replay buffer and warm-up from these fields, and
+        the criterion's ``gamma``: GPI's values w·ψ are the criterion's), else
+        ``self.algorithm``. SAC takes ``batch_size`` and ``learning_rate`` from the PPO
+        fields."""
+        if learner == "usf":
+            return dict(
+                buffer_size=self.buffer_size,
+                learning_starts=self.learning_starts,
+                learning_rate=self.learning_rate,
+                gamma=self.gamma,
+            )
         if self.algorithm == "sac":
             return dict(
                 buffer_size=self.buffer_size,
@@ -170,8 +189,8 @@ class DeepAgent:
 
     Attributes:
         spec: the canonical spec, e.g. ``"CVaR(alpha=0.9)"`` (floats as ``repr``).
-        kind: ``"risk"`` (RiskAversePPO), ``"reward"`` (PPO on a scalarised posterior reward) or
-            ``"true"`` (PPO on the env's reward).
+        kind: ``"risk"`` (RiskAversePPO), ``"reward"`` (PPO on a scalarised posterior reward),
+            ``"true"`` (PPO on the env's reward) or ``"usf"`` (UniversalSF over the posterior).
         params: the spec's parameters (λ, α, κ or q).
         twin: the tabular agent with the same criterion, or None.
         base: the agent's name without parameters (a key of :data:`DEEP_AGENTS`).
@@ -186,6 +205,11 @@ class DeepAgent:
     @property
     def name(self) -> str:
         return PREFIX + self.spec
+
+    @property
+    def learner(self) -> str | None:
+        """``"usf"`` for :class:`UniversalSF`, else None (the settings' algorithm)."""
+        return "usf" if self.kind == "usf" else None
 
     @property
     def lam_alpha(self) -> tuple[float, float]:
@@ -265,6 +289,8 @@ def train_agent(
     if not isinstance(settings, DeepSettings):
         raise TypeError(f"settings: expected DeepSettings, got {type(settings).__name__}")
     sac = settings.algorithm == "sac"
+    if sac and agent.kind == "usf":
+        raise DeepAgentError(f"{agent.name}: learns by DQN on Discrete actions, not with SAC")
     if sac and agent.kind == "risk" and agent.base != "BayesMean":
         raise DeepAgentError(
             f"{agent.name}: SAC learns one scalar reward; the risk-averse criteria need "
@@ -281,7 +307,11 @@ def train_agent(
             if posterior is None:
                 raise DeepAgentError(f"{agent.name}: needs a reward posterior")
             check_feature_names(probe, posterior.feature_names)
-        kwargs = settings.ppo_kwargs(probe.observation_space)
+        if agent.kind == "usf" and not isinstance(probe.action_space, spaces.Discrete):
+            raise DeepAgentError(
+                f"{agent.name}: needs a Discrete action space; {env_id} has {probe.action_space}"
+            )
+        kwargs = settings.ppo_kwargs(probe.observation_space, agent.learner)
         explore = settings.exploring_starts > 0 and supports_exploring_starts(probe)
     finally:
         probe.close()
@@ -296,6 +326,10 @@ def train_agent(
         if agent.kind != "true":  # BayesMean is the posterior-mean reward: linear, exact
             venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = SAC("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
+    elif agent.kind == "usf":
+        model = UniversalSF(
+            "MlpPolicy", venv, train_weights=posterior.weights, seed=seed, verbose=verbose, **kwargs
+        )
     elif agent.kind == "risk":
         lam, alpha = agent.lam_alpha
         model = RiskAversePPO(
@@ -345,7 +379,11 @@ def _scalarised(venv, agent: DeepAgent, posterior, gamma: float) -> PosteriorRew
 
 def action_probabilities(model, env: gym.Env) -> np.ndarray:
     """π[S, A]: the model's action probabilities in every MDP state of the env's current layout
-    (a tabular env with ``n_states`` and ``observation_of(state)``), in one batch."""
+    (a tabular env with ``n_states`` and ``observation_of(state)``), in one batch. A policy with
+    its own ``action_probabilities(env)`` (:class:`~rewunc.agents.deep.usf.GPIPolicy`) gives
+    them itself."""
+    if hasattr(model, "action_probabilities"):
+        return model.action_probabilities(env)
     base = env.unwrapped
     obs = np.stack([base.observation_of(s) for s in range(base.n_states)])
     with th.no_grad():
