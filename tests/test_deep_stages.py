@@ -345,6 +345,7 @@ def test_deep_corner_goal_fast_end_to_end(tmp_path):
     [
         ("deep_lavaland", ["--deep-agents", "CVaR(alpha=2)"], "--deep-agents: deep agent"),
         ("deep_lavaland", ["--deep-agents", "PPO"], "--deep-agents"),
+        ("deep_lavaland", ["--deep-agents", "UniversalSF"], "is not a study agent yet"),
         ("deep_lavaland", ["--deep-steps", "0"], "--deep-steps: expected an integer >= 1"),
         ("deep_lavaland", ["--jobs", "0"], "--jobs: expected an integer >= 1"),
         (

@@ -386,6 +386,12 @@ class DeepFields:
                 agents.append(deep_agent(spec))
             except DeepAgentError as err:
                 raise ConfigError(f"--deep-agents: {err}") from err
+        for agent in agents:
+            if agent.kind == "usf":  # it acts by GPI over a chosen posterior and risk measure
+                raise ConfigError(
+                    f"--deep-agents: {agent.name} is not a study agent yet (it acts by GPI, "
+                    "rewunc.agents.deep.usf.GPIPolicy); train it with train_agent"
+                )
         names = [a.name for a in agents]
         if len(set(names)) < len(names):
             raise ConfigError(
