@@ -234,9 +234,10 @@ class FeatureSamples(NamedTuple):
 class FeatureReplayBuffer(DictReplayBuffer):
     """SB3's ``DictReplayBuffer`` that also keeps each transition's ``info["features"]``."""
 
-    def __init__(self, *args, n_features: int, **kwargs):
+    def __init__(self, *args, n_features: int, seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.features = np.zeros((self.buffer_size, self.n_envs, n_features), dtype=np.float32)
+        self.rng = np.random.default_rng([int(seed), 0xB0F])  # draws the sampled transitions
 
     def add(self, obs, next_obs, action, reward, done, infos) -> None:  # type: ignore[override]
         try:
@@ -245,13 +246,18 @@ class FeatureReplayBuffer(DictReplayBuffer):
             raise DeepAgentError("UniversalSF: every step's info needs 'features'") from None
         super().add(obs, next_obs, action, reward, done, infos)
 
+    def sample(self, batch_size: int, env=None) -> FeatureSamples:  # type: ignore[override]
+        """SB3's uniform draw of stored transitions (and of their envs), from ``self.rng``."""
+        upper = self.buffer_size if self.full else self.pos
+        return self._get_samples(self.rng.integers(upper, size=batch_size), env)
+
     def _get_samples(self, batch_inds, env=None) -> FeatureSamples:  # type: ignore[override]
-        # SB3's DictReplayBuffer._get_samples (same env-index draw), plus the features.
-        # the global stream SB3 seeds and samples batch indices from, as SB3 does
-        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # noqa: NPY002
+        # SB3's DictReplayBuffer._get_samples, plus the features.
+        env_indices = self.rng.integers(self.n_envs, size=len(batch_inds))
         obs = {k: self.to_torch(v[batch_inds, env_indices]) for k, v in self.observations.items()}
-        nxt = {k: self.to_torch(v[batch_inds, env_indices])
-               for k, v in self.next_observations.items()}  # fmt: skip
+        nxt = {
+            k: self.to_torch(v[batch_inds, env_indices]) for k, v in self.next_observations.items()
+        }
         done = self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])
         return FeatureSamples(
             observations=obs,
@@ -317,7 +323,8 @@ class UniversalSF(DQN):
             env = BaseAlgorithm._wrap_env(env, dqn_kwargs.get("verbose", 0), True)
         env = WeightConditioned(env, self.sampler)
         dqn_kwargs["replay_buffer_class"] = FeatureReplayBuffer
-        dqn_kwargs["replay_buffer_kwargs"] = {"n_features": K}
+        seed = dqn_kwargs.get("seed")
+        dqn_kwargs["replay_buffer_kwargs"] = {"n_features": K, "seed": 0 if seed is None else seed}
         policy_kwargs = dict(dqn_kwargs.pop("policy_kwargs", None) or {})
         policy_kwargs["n_features"] = K
         if policy == "MlpPolicy":  # SB3 wants this name for Dict observations; same class
