@@ -15,18 +15,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import rewunc  # noqa: E402,F401  (registers the environments)
-from rewunc import planning  # noqa: E402
-from rewunc.config import parse_config, require_int, require_number  # noqa: E402
-from rewunc.io import OverwriteError, save_png, write_json  # noqa: E402
+import rewunc  # noqa: F401  (registers the environments)
+from rewunc import planning
+from rewunc.config import parse_config, require_int, require_number
+from rewunc.io import OverwriteError, save_png, write_json
 from rewunc.protocol import is_tabular
-from rewunc.registry import rewunc_env_ids  # noqa: E402
+from rewunc.registry import rewunc_env_ids
+from rewunc.runtime import file_backend
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,7 @@ def solve_split(env_id: str, shift: str | None, cfg: SolveConfig):
 
 
 def main(argv=None) -> int:
+    file_backend()
     cfg, opts = parse_config(
         SolveConfig,
         argv,

@@ -167,6 +167,9 @@ def _sweep_parser(sub) -> None:
 
 
 def main(argv=None) -> int:
+    from rewunc.runtime import file_backend
+
+    file_backend()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="rewunc", description=__doc__.split("\n")[0], allow_abbrev=False

@@ -147,7 +147,11 @@ def parse_config(config_cls, argv: Sequence[str] | None = None, fast_preset=None
 
 def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None, prog=None):
     """An experiment's config and its run flags (``RUN_FLAGS``: --out, --name, --force,
-    --resume, --fast, --quiet), validated before anything runs (see :func:`parse_config`)."""
+    --resume, --fast, --quiet), validated before anything runs (see :func:`parse_config`). An
+    experiment run from its flags draws its figures with the file-only Agg backend."""
+    from rewunc.runtime import file_backend
+
+    file_backend()
     return parse_config(config_cls, argv, fast_preset, prog=prog, **RUN_FLAGS)
 
 

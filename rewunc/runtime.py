@@ -28,6 +28,14 @@ def host_devices(n: int) -> int:
     return _DEVICES
 
 
+def file_backend() -> None:
+    """Draw figures with matplotlib's file-only Agg backend: called by the command-line entry
+    points (``rewunc``, an experiment's flags), never on import, so a notebook keeps its own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def process_running(pid: int) -> bool:
     """Whether a process ``pid`` runs in this pid namespace (one of another user counts)."""
     try:

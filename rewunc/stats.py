@@ -21,16 +21,15 @@ LEVEL = 0.95
 
 
 def wilson_interval(successes: float, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (never zero-width at 0 or 1)."""
+    """Wilson score interval of a binomial proportion (never zero-width at 0 or 1), scipy's
+    ``binomtest(...).proportion_ci(method="wilson")``; ``successes`` a whole number."""
     if n == 0:
         return np.nan, np.nan
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17
-    hi = 1.0 if successes == n else min(1.0, centre + half)
-    return float(lo), float(hi)
+    k = int(round(float(successes)))
+    if abs(k - float(successes)) > 1e-9 or not 0 <= k <= n:
+        raise ValueError(f"successes: expected a whole number in [0, {n}], got {successes!r}")
+    ci = stats.binomtest(k, int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def bootstrap_interval(
@@ -46,11 +45,11 @@ def bootstrap_interval(
 
 
 def t_interval(means: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Student-t interval of the mean over replicates (e.g. seeds' means) [R], R >= 2."""
+    """Student-t interval of the mean over replicates (e.g. seeds' means) [R], R >= 2:
+    scipy's ``t.interval`` at the standard error of the mean."""
     means = np.asarray(means, dtype=np.float64)
-    centre, sem = means.mean(), means.std(ddof=1) / np.sqrt(len(means))
-    half = stats.t.ppf(0.5 + level / 2, df=len(means) - 1) * sem
-    return float(centre - half), float(centre + half)
+    lo, hi = stats.t.interval(level, len(means) - 1, loc=means.mean(), scale=stats.sem(means))
+    return float(lo), float(hi)
 
 
 def two_level_draws(

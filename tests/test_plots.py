@@ -278,3 +278,16 @@ def test_sweep_shows_seeds_and_intervals():
     assert len(goal_dots) == 2
     assert sorted(goal_dots[0].get_offsets()[:, 1]) == pytest.approx([0, 0, 0.1, 0.1, 0.2, 0.2])
     assert "each seed" in fig.get_suptitle()
+
+
+def test_importing_plots_leaves_the_backend_to_the_user():
+    """A notebook keeps its backend: only the command-line entry points choose Agg."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import rewunc.plots; "
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"

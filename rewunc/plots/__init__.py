@@ -38,22 +38,19 @@ Modules (each imports only those above it in this list):
   :func:`setting_label`, :func:`seed_spread`;
 - :mod:`rewunc.plots.run`: :func:`plot_run`.
 
-Everything is importable from ``rewunc.plots`` itself.
+Everything is importable from ``rewunc.plots`` itself. Importing it leaves matplotlib's backend
+alone (a notebook keeps its own); the command-line entry points choose Agg
+(:func:`rewunc.runtime.file_backend`).
 """
 
 from __future__ import annotations
 
-import matplotlib
-
-# Before any submodule imports pyplot: importing any of them runs this file first.
-matplotlib.use("Agg")
-
-from rewunc.plots.frontier import risk_frontier  # noqa: E402
-from rewunc.plots.mcmc import trace_and_rank  # noqa: E402
-from rewunc.plots.outcomes import goal_vs_capability, outcome_bars, per_seed_rates  # noqa: E402
-from rewunc.plots.reward_maps import GRIDWORLD_API, NotAGridWorldError, reward_map  # noqa: E402
-from rewunc.plots.run import plot_run  # noqa: E402
-from rewunc.plots.style import (  # noqa: E402
+from rewunc.plots.frontier import risk_frontier
+from rewunc.plots.mcmc import trace_and_rank
+from rewunc.plots.outcomes import goal_vs_capability, outcome_bars, per_seed_rates
+from rewunc.plots.reward_maps import GRIDWORLD_API, NotAGridWorldError, reward_map
+from rewunc.plots.run import plot_run
+from rewunc.plots.style import (
     AGENT_COLORS,
     AGENT_MARKERS,
     BARS,
@@ -62,7 +59,7 @@ from rewunc.plots.style import (  # noqa: E402
     agent_styles,
     interval_text,
 )
-from rewunc.plots.sweeps import (  # noqa: E402
+from rewunc.plots.sweeps import (
     CURVE_OUTCOMES,
     misgeneralization_curve,
     seed_spread,
