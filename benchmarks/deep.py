@@ -32,7 +32,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import rewunc  # noqa: F401  (registers the environments)
 from rewunc.agents.deep import SCALARISATIONS, GridCNN, PosteriorReward
-from rewunc.agents.deep.train import DeepSettings, GoalRateCallback, quiet_logger, train_agent
+from rewunc.agents.deep.train import DeepSettings, ValidationCallback, quiet_logger, train_agent
 from rewunc.evaluate import EvalLayouts, evaluate
 
 ENV = "rewunc/LavaLand-v0"
@@ -75,7 +75,7 @@ def time_to_goal(seeds, cap: int, every: int) -> None:
     )
     walls, steps = [], []
     for seed in seeds:
-        check = GoalRateCallback(layouts, every=every, target=0.95)
+        check = ValidationCallback(layouts, every=every, stop_at=0.95)
         train_agent("TrueReward", ENV, {}, None, seed, DeepSettings(steps=cap), callback=check)
         if not check.history:
             raise SystemExit(f"--goal-cap {cap} is below --goal-every {every}: no check ran")

@@ -18,6 +18,7 @@ import gymnasium as gym  # noqa: E402
 import torch as th  # noqa: E402
 
 import rewunc  # noqa: E402,F401
+from rewunc import plots  # noqa: E402
 from rewunc.agents.deep import DeepAgentError, RiskAversePPO  # noqa: E402
 from rewunc.agents.deep.train import (  # noqa: E402
     DeepSettings,
@@ -178,6 +179,37 @@ def test_training_makes_no_sb3_log_folder_and_keeps_the_logged_values(
     assert ("total_timesteps" in out) == (verbose == 1)
 
 
+@pytest.mark.parametrize("spec", ["CVaR(alpha=0.9)", "TrueReward"])
+def test_a_training_log_is_sb3s_csv_with_validation_and_changes_no_parameter(spec, tmp_path):
+    """log_dir: SB3's progress.csv with the validation goal rate at its checks and at the end;
+    the checks draw nothing from the learner's streams, so the parameters are those of a run
+    without a log; nothing partial is left behind."""
+    from dataclasses import replace
+
+    settings = replace(TINY, validation_every=100, validation_episodes=3)
+    post = posterior()
+    logged = train_agent(spec, ENV, {}, post, 3, settings, log_dir=tmp_path)
+    plain = train_agent(spec, ENV, {}, post, 3, settings)
+    for (name, x), (_, y) in zip(
+        logged.policy.state_dict().items(), plain.policy.state_dict().items(), strict=True
+    ):
+        assert th.equal(x, y), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.csv"]
+    log = pd.read_csv(tmp_path / "progress.csv")
+    checks = log.dropna(subset=["eval/goal_rate"])
+    # checks at 100 and 200 (dumped with their rollouts), the final policy at 256
+    assert checks["eval/timesteps"].tolist() == [100, 200, 256]
+    assert checks["eval/goal_rate"].between(0, 1).all()
+    assert checks["eval/regret"].ge(-1e-9).all()  # tabular layouts: regret to the Oracle
+    assert ("risk/objective" in log) == spec.startswith("CVaR")
+    assert log["rollout/success_rate"].dropna().between(0, 1).all()  # info["is_success"]
+
+
+def test_tensorboard_needs_a_log_dir():
+    with pytest.raises(DeepAgentError, match="tensorboard: needs a log_dir"):
+        train_agent("TrueReward", ENV, {}, None, 0, TINY, tensorboard=True)
+
+
 # ---- exact evaluation of a learnt policy -------------------------------------------------
 
 
@@ -315,6 +347,9 @@ def test_deep_lavaland_fast_end_to_end_in_two_workers_then_resumed(tmp_path):
     with_twin = episodes.dropna(subset=["optimum"])
     assert (with_twin["optimum"] >= with_twin["objective"] - 1e-6).all()
     assert len(list((run / "agents").glob("*/policy.safetensors"))) == 5
+    logs = plots.training_logs(run)  # every agent's SB3 log, its learning curve
+    assert set(logs["agent"]) == deep and logs["eval/goal_rate"].notna().any()
+    assert (run / "figures" / "learning_curves.png").exists()
     assert not list(run.rglob("*.pkl")) and not list(run.rglob("*.zip"))
     assert "deep agents against their exact LP twins" in proc.stdout
     # resumed with another --jobs: the agents are read back, not trained again

@@ -291,3 +291,23 @@ def test_importing_plots_leaves_the_backend_to_the_user():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
+
+
+def test_learning_curves_draw_one_line_per_seed_and_agent():
+    rows = []
+    for agent in ("Deep TrueReward", "Deep CVaR(alpha=0.9)"):
+        for seed in (0, 1, 2):
+            for step in (1000, 2000, 3000):
+                rows.append({"study": "s", "seed": seed, "agent": agent, "eval/timesteps": step,
+                             "time/total_timesteps": step, "eval/goal_rate": step / 4000,
+                             "risk/objective": -1.0 if "CVaR" in agent else np.nan})  # fmt: skip
+    fig = plots.learning_curves(pd.DataFrame(rows))
+    goal, risk = fig.axes
+    assert len(goal.lines) == 6 and len(risk.lines) == 3  # TrueReward logs no risk objective
+    assert [t.get_text() for t in goal.get_legend().get_texts()] == [
+        "Deep TrueReward",
+        "Deep CVaR(alpha=0.9)",
+    ]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="eval/goal_rate"):
+        plots.learning_curves(pd.DataFrame(rows).drop(columns="eval/goal_rate"))

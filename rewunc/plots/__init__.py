@@ -17,6 +17,9 @@ plot RUN_DIR``) only loads a run's files and calls them:
   per weight, with R-hat, bulk ESS and divergences;
 - :func:`sweep` → ``sweep.png`` (several studies over ``p``): the posterior's goal–proxy ambiguity
   (every seed, their mean and range) and the outcome rates on the shift as ``p`` grows.
+- :func:`learning_curves` → ``learning_curves.png``: each deep agent's validation goal rate and
+  risk objective against training steps, one line per seed, from the ``progress.csv`` files
+  (:func:`training_logs`);
 - :func:`seed_spread` → a ``rewunc sweep``'s ``figures/seed_spread.png`` (drawn by
   :func:`rewunc.sweep.plot_sweep`): each setting's rates per agent, every seed a dot, the mean
   over seeds with its interval.
@@ -34,6 +37,7 @@ Modules (each imports only those above it in this list):
   ``GRIDWORLD_API``;
 - :mod:`rewunc.plots.frontier`: :func:`risk_frontier`;
 - :mod:`rewunc.plots.mcmc`: :func:`trace_and_rank`;
+- :mod:`rewunc.plots.curves`: :func:`training_logs`, :func:`learning_curves`;
 - :mod:`rewunc.plots.sweeps`: :func:`sweep`, :func:`misgeneralization_curve`,
   :func:`setting_label`, :func:`seed_spread`;
 - :mod:`rewunc.plots.run`: :func:`plot_run`.
@@ -45,6 +49,7 @@ alone (a notebook keeps its own); the command-line entry points choose Agg
 
 from __future__ import annotations
 
+from rewunc.plots.curves import learning_curves, training_logs
 from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
 from rewunc.plots.outcomes import goal_vs_capability, outcome_bars, per_seed_rates
@@ -79,6 +84,8 @@ __all__ = [
     "agent_styles",
     "goal_vs_capability",
     "interval_text",
+    "learning_curves",
+    "training_logs",
     "misgeneralization_curve",
     "outcome_bars",
     "per_seed_rates",

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from rewunc.io import save_png
+from rewunc.plots.curves import learning_curves, training_logs
 from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
 from rewunc.plots.outcomes import goal_vs_capability
@@ -25,7 +26,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def plot_run(path) -> list[Path]:
     """Redraw every figure of a run from its files: results.csv, episodes.csv and, where the run
-    has them, posteriors.csv, frontier.csv and the posterior stages (first seed of each study).
+    has them, posteriors.csv, frontier.csv, the posterior stages (first seed of each study) and
+    the deep agents' training logs (``learning_curves.png``).
     """
     path, config, stages = open_run(path)
     figs: dict[str, plt.Figure] = {}
@@ -83,6 +85,9 @@ def plot_run(path) -> list[Path]:
                 figs["misgeneralization_curve"] = misgeneralization_curve(
                     results, posteriors, curve_agent, shift, episodes
                 )
+    logs = training_logs(path)
+    if not logs.empty and "eval/goal_rate" in logs:
+        figs["learning_curves"] = learning_curves(logs, styles=styles)
     written = []
     for name, fig in figs.items():
         written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))

@@ -3,7 +3,8 @@
     posterior → deep agent (trained, saved without pickle) → evaluation cell (+ exactness)
 
 :func:`train_deep_agent` trains one :mod:`rewunc.agents.deep.train` agent per (study, seed,
-spec) and keeps it in the run folder (``agents/<stage>/``: safetensors weights and JSON), so a
+spec) and keeps it in the run folder (``agents/<stage>/``: safetensors weights and JSON, and
+SB3's ``progress.csv`` with the validation goal rate: the learning curve), so a
 resumed run reads it back instead of training again; :func:`train_deep_agents` trains many at
 once in worker processes. :func:`deep_evaluation_cell` rolls a deep agent out on evaluation
 layouts and, on tabular layouts where its LP twin was planned, evaluates the agent's greedy
@@ -82,7 +83,7 @@ def train_deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
 
     agent, key = task.agent, task.key
     folder = f"agents/{slug(key)}"
-    files = [f"{folder}/policy.safetensors", f"{folder}/agent.json"]
+    files = [f"{folder}/policy.safetensors", f"{folder}/agent.json", f"{folder}/progress.csv"]
     if agent.kind in ("risk", "usf"):
         files.append(f"{folder}/posterior.npz")
     inputs = [] if agent.kind == "true" else run.files_of(f"{task.study}/seed{task.seed}/posterior")
@@ -97,6 +98,7 @@ def train_deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
             _draws_for(agent, task.posterior, agent_samples),
             task.seed,
             settings,
+            log_dir=run.file(folder),
         )
         wall = time.perf_counter() - t0
         save_agent(

@@ -13,7 +13,9 @@
 - :func:`save_agent` / :func:`load_agent` (``saving``): safetensors + JSON, no pickle;
 - :func:`train_agent` (``train``): a deep agent by spec (``"CVaR(alpha=0.9)"``, ``"MeanStd"``,
   ``"TrueReward"``, ...) with one seed and :class:`DeepSettings`; :func:`action_probabilities`
-  of a learnt policy in every MDP state (for exact evaluation); :class:`GoalRateCallback`.
+  of a learnt policy in every MDP state (for exact evaluation);
+- :func:`file_logger`, :class:`ValidationCallback` (``training_log``): SB3's ``progress.csv``
+  with a validation goal rate, the learning curve of every agent a study trains.
 """
 
 from rewunc.agents.deep.extractors import GridCNN
@@ -28,17 +30,16 @@ from rewunc.agents.deep.risk_ppo import (
 from rewunc.agents.deep.saving import load_agent, save_agent
 from rewunc.agents.deep.train import (
     DeepSettings,
-    GoalRateCallback,
     action_probabilities,
     deep_agent,
     train_agent,
 )
+from rewunc.agents.deep.training_log import ValidationCallback, file_logger
 
 __all__ = [
     "SCALARISATIONS",
     "DeepAgentError",
     "DeepSettings",
-    "GoalRateCallback",
     "FeatureRolloutBuffer",
     "GridCNN",
     "PosteriorReward",
@@ -50,5 +51,7 @@ __all__ = [
     "deep_agent",
     "load_agent",
     "save_agent",
+    "ValidationCallback",
+    "file_logger",
     "train_agent",
 ]

@@ -32,8 +32,6 @@ RiskAversePPO: they are refused with SAC.
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -43,12 +41,18 @@ from gymnasium import spaces
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import HumanOutputFormat, Logger
 
 from rewunc.agents.deep.exploring_starts import ExploringStarts, supports_exploring_starts
 from rewunc.agents.deep.extractors import GridCNN
 from rewunc.agents.deep.reward import DeepAgentError, PosteriorReward
 from rewunc.agents.deep.risk_ppo import RiskAversePPO
+from rewunc.agents.deep.training_log import (
+    VALIDATION_SEED,
+    ValidationCallback,
+    file_logger,
+    finish_log,
+    quiet_logger,
+)
 from rewunc.agents.deep.usf import ConditionedExtractor, UniversalSF
 from rewunc.agents.specs import parse_spec
 from rewunc.risk import RiskError, check_alpha, check_lam
@@ -79,7 +83,9 @@ class DeepSettings:
     uniformly drawn state, on tabular envs: :class:`ExploringStarts`; other envs start as usual)
     are what let PPO find detours around lava on fixed layouts (README, "Deep agents:
     competence"). ``egocentric`` re-centres grids on the agent (:class:`GridCNN`); ``net_arch``
-    are the policy and value layers after the extractor.
+    are the policy and value layers after the extractor. With a training log (``train_agent``'s
+    ``log_dir``), the greedy policy is scored on ``validation_episodes`` fixed validation layouts
+    every ``validation_every`` steps (0: never).
     """
 
     steps: int = 100_000
@@ -100,6 +106,8 @@ class DeepSettings:
     algorithm: str = "ppo"
     buffer_size: int = 100_000
     learning_starts: int = 1_000
+    validation_every: int = 10_000
+    validation_episodes: int = 20
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -130,6 +138,10 @@ class DeepSettings:
             raise DeepAgentError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
         if not self.ent_coef >= 0:
             raise DeepAgentError(f"ent_coef: expected >= 0, got {self.ent_coef!r}")
+        for name in ("validation_every", "validation_episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DeepAgentError(f"{name}: expected an int >= 0, got {value!r}")
 
     def ppo_kwargs(self, observation_space: spaces.Space, learner: str | None = None) -> dict:
         """The learner's keyword arguments (the extractor only for (C, H, W) Box observations);
@@ -267,6 +279,8 @@ def train_agent(
     *,
     verbose: int = 0,
     callback=None,
+    log_dir=None,
+    tensorboard: bool = False,
 ):
     """Train the deep agent ``spec`` on ``env_id``'s training distribution.
 
@@ -278,9 +292,14 @@ def train_agent(
             names), or None for ``TrueReward``.
         seed: the one seed of the learner and the envs.
         settings: PPO and network settings.
-        verbose: SB3's verbosity; 1 prints its table each update. Its logger writes no files
-            (:func:`quiet_logger`).
-        callback: an SB3 callback (e.g. :class:`GoalRateCallback`), passed to ``learn``.
+        verbose: SB3's verbosity; 1 prints its table each update.
+        callback: an SB3 callback (e.g. :class:`ValidationCallback`), passed to ``learn``.
+        log_dir: a folder for SB3's CSV log, ``progress.csv`` (with the validation layouts'
+            ``eval/goal_rate`` etc. every ``settings.validation_every`` steps), written there
+            when training ends; None (the default) writes no files (:func:`quiet_logger`).
+            UniversalSF acts by GPI over a posterior of the user's choice: its log has no
+            validation columns.
+        tensorboard: also write TensorBoard events into ``log_dir/tensorboard/``.
 
     Returns:
         the trained PPO or RiskAversePPO model.
@@ -348,19 +367,32 @@ def train_agent(
         if agent.kind == "reward":
             venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
-    model.set_logger(quiet_logger(verbose))
     callbacks = [StopOnInterrupt()] + ([callback] if callback is not None else [])
+    if log_dir is None:
+        if tensorboard:
+            raise DeepAgentError("tensorboard: needs a log_dir")
+        model.set_logger(quiet_logger(verbose))
+    else:
+        model.set_logger(file_logger(log_dir, verbose=verbose, tensorboard=tensorboard))
+        if settings.validation_every and settings.validation_episodes and agent.kind != "usf":
+            layouts = validation_layouts(env_id, env_kwargs, seed, settings)
+            callbacks.append(ValidationCallback(layouts, every=settings.validation_every))
     model.learn(settings.steps, callback=callbacks)
+    if log_dir is not None:
+        finish_log(model.logger, log_dir)
     return model
 
 
-def quiet_logger(verbose: int = 0) -> Logger:
-    """An SB3 logger that writes no files: values are recorded as usual (``logger.name_to_value``,
-    e.g. RiskAversePPO's ``risk/...``), and printed as SB3's table with ``verbose >= 1``.
+def validation_layouts(env_id: str, env_kwargs: dict, seed: int, settings: DeepSettings):
+    """The layouts a training log scores the policy on: ``settings.validation_episodes`` from
+    the training distribution (``env_kwargs``, its ``shift`` included), drawn from
+    ``VALIDATION_SEED + seed`` (never a study's evaluation layouts)."""
+    from rewunc.evaluate import EvalLayouts
 
-    Without a logger of its own, every ``learn()`` makes an empty ``SB3-<date>`` folder in the
-    temp dir (SB3's ``configure_logger`` → ``logger.configure(folder=None)``)."""
-    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
+    kwargs = dict(env_kwargs)
+    shift = kwargs.pop("shift", None)
+    n, gamma = settings.validation_episodes, settings.gamma
+    return EvalLayouts.draw(env_id, shift, n, VALIDATION_SEED + seed, gamma, **kwargs)
 
 
 def _scalarised(venv, agent: DeepAgent, posterior, gamma: float) -> PosteriorReward:
@@ -408,35 +440,3 @@ class StopOnInterrupt(BaseCallback):
     def _on_step(self) -> bool:
         check_interrupt()
         return True
-
-
-class GoalRateCallback(BaseCallback):
-    """Every ``every`` steps, the greedy goal rate on fixed evaluation layouts
-    (:class:`rewunc.evaluate.EvalLayouts`); stops training once it reaches ``target``.
-
-    ``history`` holds (steps, training seconds, goal rate) per check; training seconds exclude
-    the time spent evaluating."""
-
-    def __init__(self, layouts, every: int = 8192, target: float = 0.95):
-        super().__init__()
-        self.layouts, self.every, self.target = layouts, int(every), float(target)
-        self.history: list[tuple[int, float, float]] = []
-        self._next = self.every
-        self._evaluating = 0.0
-
-    def _on_training_start(self) -> None:
-        self._t0 = time.perf_counter()
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps < self._next:
-            return True
-        self._next += self.every
-        from rewunc.evaluate import evaluate
-
-        start = time.perf_counter()
-        train_seconds = start - self._t0 - self._evaluating
-        rows = evaluate(self.model, self.layouts, name="check", seed=0)
-        rate = float(np.mean([r["outcome"] == "goal" for r in rows]))
-        self._evaluating += time.perf_counter() - start
-        self.history.append((self.num_timesteps, train_seconds, rate))
-        return rate < self.target
