@@ -25,6 +25,7 @@ from rewunc.agents.deep.train import (  # noqa: E402
     action_probabilities,
     deep_agent,
     greedy,
+    quiet_logger,
     train_agent,
 )
 from rewunc.agents.tabular import (  # noqa: E402
@@ -208,6 +209,44 @@ def test_a_training_log_is_sb3s_csv_with_validation_and_changes_no_parameter(spe
 def test_tensorboard_needs_a_log_dir():
     with pytest.raises(DeepAgentError, match="tensorboard: needs a log_dir"):
         train_agent("TrueReward", ENV, {}, None, 0, TINY, tensorboard=True)
+
+
+def test_sb3s_own_save_and_load_round_trip_a_risk_averse_ppo(tmp_path):
+    """For users who choose SB3's zip format (it pickles; rewunc's save_agent does not): the
+    loaded RiskAversePPO acts as the saved one, keeps its posterior and criterion, and trains
+    on."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    model = train_agent("CVaR(alpha=0.9)", ENV, {}, posterior(), 0, TINY)
+    model.save(tmp_path / "agent.zip")
+    venv = make_vec_env(ENV, n_envs=2, seed=1)
+    back = RiskAversePPO.load(tmp_path / "agent.zip", env=venv, device="cpu")
+    np.testing.assert_array_equal(back.posterior_weights, model.posterior_weights)
+    assert (back.lam, back.alpha, back.criterion_gamma) == (0.0, 0.9, model.criterion_gamma)
+    venv.reset()
+    obs = np.stack([venv.envs[0].unwrapped.observation_of(s) for s in range(20)])
+    np.testing.assert_array_equal(
+        back.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+    back.learn(128)  # the buffer, critic basis and feature bookkeeping are set up again
+    assert back.last_risk["x"].shape == (30,)
+    with pytest.raises(TypeError, match="posterior_weights: required"):
+        RiskAversePPO("MlpPolicy", venv)
+
+
+def test_sb3s_eval_callback_reports_a_success_rate_on_a_rewunc_env(tmp_path):
+    """Every env sets info["is_success"] on an episode's last step, which EvalCallback reads."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    model = PPO("MlpPolicy", make_vec_env(ENV, n_envs=2, seed=0), n_steps=64, seed=0)
+    model.set_logger(quiet_logger())
+    eval_env = make_vec_env(ENV, n_envs=1, seed=5)
+    check = EvalCallback(eval_env, n_eval_episodes=4, eval_freq=32, log_path=str(tmp_path))
+    model.learn(128, callback=check)
+    assert len(check.evaluations_successes) == 2
+    assert all(len(s) == 4 and set(s) <= {0.0, 1.0} for s in check.evaluations_successes)
 
 
 # ---- exact evaluation of a learnt policy -------------------------------------------------

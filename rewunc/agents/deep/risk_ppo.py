@@ -68,7 +68,8 @@ class RiskAversePPO(PPO):
             :class:`SuccessorFeaturePolicy`; ``policy_kwargs`` are passed on as in SB3 (e.g.
             ``features_extractor_class=GridCNN``).
         env: a VecEnv, gymnasium env or env id whose every step's ``info["features"]`` is φ [K].
-        posterior_weights: W [M, K], the posterior draws (numpy array-like).
+        posterior_weights: W [M, K], the posterior draws (numpy array-like); required, except
+            inside SB3's own ``load`` (which restores them from the zip).
         lam: λ ∈ [0, 1] (1: BayesMean; 0: CVaR_α).
         alpha: α ∈ (0, 1] (1: Maximin, the worst draw).
         probs: p [M] draw probabilities (default uniform).
@@ -108,7 +109,7 @@ class RiskAversePPO(PPO):
         policy: str | type[SuccessorFeaturePolicy],
         env,
         *,
-        posterior_weights,
+        posterior_weights=None,
         lam: float = 1.0,
         alpha: float = 0.95,
         probs=None,
@@ -117,6 +118,12 @@ class RiskAversePPO(PPO):
         criterion_gamma: float | None = None,
         **ppo_kwargs,
     ):
+        if posterior_weights is None:
+            if ppo_kwargs.get("_init_setup_model", True):
+                raise TypeError("posterior_weights: required, the posterior draws W [M, K]")
+            # SB3's own load(): it restores every saved attribute after this, then sets up
+            super().__init__(policy, env, **ppo_kwargs)
+            return
         self.lam, self.alpha = check_lam(lam), check_alpha(alpha)
         if criterion_gamma is not None and not 0.0 < criterion_gamma < 1.0:
             raise ValueError(
