@@ -1,16 +1,25 @@
-"""RewardPosterior: samples of reward weights with their diagnostics, saved as .npz + .json."""
+"""RewardPosterior: samples of reward weights with their diagnostics and the sampler's per-draw
+statistics, saved as .npz + .json and as an ArviZ InferenceData netCDF (.nc).
+
+The .nc is what ArviZ users open (``az.from_netcdf``: ``az.summary``, ``az.plot_energy``,
+``az.bfmi``, ``az.plot_trace(..., divergences=True)``); :meth:`RewardPosterior.load` reads
+either. The .npz + .json pair stays the run folders' record: it loads without xarray and every
+committed run names it."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rewunc.io import read_npz, write_json, write_npz
+from rewunc.io import atomic_write, read_npz, write_json, write_npz
 from rewunc.mdp import TabularMDP
+
+STAT_PREFIX = "stat_"  # sample_stats arrays in the .npz
 
 
 class PosteriorError(ValueError):
@@ -31,6 +40,10 @@ class RewardPosterior:
         diagnostics: {"rhat": [K], "ess_bulk": [K], "ess_tail": [K], "divergences": int,
             "step_size": [C], "mean_tree_depth": float, ...} (JSON-able).
         config: the inference configuration that produced it (JSON-able).
+        sample_stats: the sampler's statistics per draw, {name: [M]}, named as ArviZ's
+            ``sample_stats`` group (NUTS: ``diverging``, ``n_steps``, ``tree_depth``,
+            ``energy``, ``acceptance_rate``, ``step_size``); empty when the sampler kept none.
+            The log density is ``lp`` there.
     """
 
     weights: np.ndarray
@@ -40,6 +53,7 @@ class RewardPosterior:
     log_density: np.ndarray | None = None
     diagnostics: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    sample_stats: dict = field(default_factory=dict)
 
     def __post_init__(self):
         w = np.asarray(self.weights, dtype=np.float64)
@@ -61,6 +75,16 @@ class RewardPosterior:
         if logp is not None and logp.shape != (w.shape[0],):
             raise PosteriorError(f"log_density: expected shape ({w.shape[0]},), got {logp.shape}")
         object.__setattr__(self, "log_density", logp)
+        stats = {}
+        for name, value in dict(self.sample_stats).items():
+            value = np.asarray(value)
+            if value.shape != (w.shape[0],) or name in ("lp", "w", "beta"):
+                raise PosteriorError(
+                    f"sample_stats[{name!r}]: expected a stat of shape ({w.shape[0]},) not named "
+                    f"lp, w or beta, got shape {value.shape}"
+                )
+            stats[str(name)] = value
+        object.__setattr__(self, "sample_stats", stats)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "chain", chain)
         object.__setattr__(self, "beta", beta)
@@ -93,6 +117,7 @@ class RewardPosterior:
             chain=self.chain[idx],
             beta=None if self.beta is None else self.beta[idx],
             log_density=None if self.log_density is None else self.log_density[idx],
+            sample_stats={k: v[idx] for k, v in self.sample_stats.items()},
         )
 
     def credible_interval(self, mass: float = 0.9) -> np.ndarray:
@@ -130,14 +155,16 @@ class RewardPosterior:
             lines.append(f"divergences: {self.diagnostics['divergences']}, draws: {self.n_samples}")
         return "\n".join(lines)
 
-    def save(self, path, *, force: bool = False) -> tuple[Path, Path]:
-        """Write ``path.npz`` (arrays) and ``path.json`` (names, diagnostics, config)."""
+    def save(self, path, *, force: bool = False) -> tuple[Path, Path, Path]:
+        """Write ``path.npz`` (arrays), ``path.json`` (names, diagnostics, config) and
+        ``path.nc`` (:meth:`to_arviz` as netCDF), each atomically."""
         path = Path(path)
         arrays = {"weights": self.weights, "chain": self.chain}
         if self.beta is not None:
             arrays["beta"] = self.beta
         if self.log_density is not None:
             arrays["log_density"] = self.log_density
+        arrays.update({f"{STAT_PREFIX}{k}": v for k, v in self.sample_stats.items()})
         meta = {
             "format": "rewunc.posterior.v1",
             "feature_names": list(self.feature_names),
@@ -147,11 +174,17 @@ class RewardPosterior:
         }
         npz = write_npz(_sibling(path, ".npz"), arrays, force=force)
         meta_path = write_json(_sibling(path, ".json"), meta, force=force)
-        return npz, meta_path
+        idata = self.to_arviz()
+        nc = atomic_write(_sibling(path, ".nc"), idata.to_netcdf, force=force)
+        return npz, meta_path, nc
 
     @classmethod
     def load(cls, path) -> RewardPosterior:
+        """Read a posterior saved by :meth:`save`: ``path`` (or ``path.npz`` / ``path.json``)
+        reads the .npz + .json pair, ``path.nc`` the netCDF (:meth:`from_arviz`)."""
         path = Path(path)
+        if path.suffix == ".nc":
+            return cls.from_netcdf(path)
         try:
             meta = json.loads(_sibling(path, ".json").read_text())
             arrays = read_npz(_sibling(path, ".npz"))
@@ -175,21 +208,105 @@ class RewardPosterior:
             arrays.get("log_density"),
             meta.get("diagnostics", {}),
             meta.get("config", {}),
+            {k[len(STAT_PREFIX) :]: v for k, v in arrays.items() if k.startswith(STAT_PREFIX)},
         )
 
     def to_arviz(self):
-        """An arviz InferenceData (needs the optional dependency arviz)."""
-        try:
-            import arviz as az
-        except ImportError as err:
-            raise ImportError("to_arviz needs arviz: pip install arviz") from err
+        """An ArviZ InferenceData: ``posterior`` (``w`` with a ``feature`` coordinate, and
+        ``beta`` when sampled), ``sample_stats`` (the per-draw statistics and ``lp``), and
+        attributes naming the likelihoods, the prior and a hash of the inference config. Needs
+        equal-length chains."""
+        import arviz as az
+
         chains = np.unique(self.chain)
-        draws = {"w": np.stack([self.weights[self.chain == c] for c in chains])}
+        sizes = {int((self.chain == c).sum()) for c in chains}
+        if len(sizes) != 1:
+            raise PosteriorError(f"to_arviz: chains of unequal lengths {sorted(sizes)}")
+
+        def by_chain(x):  # [M, ...] chain-major -> [C, N, ...]
+            return np.stack([x[self.chain == c] for c in chains])
+
+        draws = {"w": by_chain(self.weights)}
         if self.beta is not None:
-            draws["beta"] = np.stack([self.beta[self.chain == c] for c in chains])
-        return az.from_dict(
-            posterior=draws, coords={"feature": list(self.feature_names)}, dims={"w": ["feature"]}
+            draws["beta"] = by_chain(self.beta)
+        stats = {k: by_chain(v) for k, v in self.sample_stats.items()}
+        if self.log_density is not None:
+            stats["lp"] = by_chain(self.log_density)
+        idata = az.from_dict(
+            posterior=draws,
+            sample_stats=stats or None,
+            coords={"feature": list(self.feature_names), "chain": chains.tolist()},
+            dims={"w": ["feature"]},
         )
+        attrs = self._attrs()
+        for group in idata.groups():
+            idata[group].attrs = dict(attrs)  # no created_at: the same draws, the same file
+        return idata
+
+    def _attrs(self) -> dict:
+        """netCDF attributes (strings and numbers): the likelihoods used, the prior, the
+        config hash, and the config and diagnostics as JSON."""
+        config = _jsonable(self.config)
+        used = [
+            name
+            for name, key in (
+                ("demonstrations", "n_trajectories"),
+                ("preferences", "n_preferences"),
+                ("choices", "n_choices"),
+            )
+            if int(config.get(key, 0) or 0) > 0
+        ]
+        prior = {k: config[k] for k in sorted(config) if k.startswith("prior")}
+        text = json.dumps(config, sort_keys=True)
+        return {
+            "format": "rewunc.posterior.v1",
+            "inference_library": "numpyro",
+            "likelihoods": ",".join(used),
+            "prior": json.dumps(prior, sort_keys=True),
+            "config_hash": hashlib.sha256(text.encode()).hexdigest(),
+            "config": text,
+            "diagnostics": json.dumps(_jsonable(self.diagnostics), sort_keys=True),
+        }
+
+    @classmethod
+    def from_arviz(cls, idata) -> RewardPosterior:
+        """The posterior of an InferenceData made by :meth:`to_arviz` (or read from its .nc)."""
+        post = idata.posterior
+        if "w" not in post or "feature" not in post["w"].dims:
+            raise PosteriorError("from_arviz: no posterior variable 'w' over 'feature'")
+        w = post["w"].transpose("chain", "draw", "feature").values
+        C, N, K = w.shape
+        attrs = post.attrs
+        beta = post["beta"].values.reshape(-1) if "beta" in post else None
+        stats, logp = {}, None
+        if "sample_stats" in idata.groups():
+            for name, value in idata.sample_stats.data_vars.items():
+                flat = value.transpose("chain", "draw").values.reshape(-1)
+                if name == "lp":
+                    logp = flat
+                else:
+                    stats[str(name)] = flat
+        return cls(
+            w.reshape(C * N, K),
+            tuple(str(f) for f in post["feature"].values),
+            np.repeat(np.asarray(post["chain"].values, dtype=np.int64), N),
+            beta,
+            logp,
+            json.loads(attrs.get("diagnostics", "{}")),
+            json.loads(attrs.get("config", "{}")),
+            stats,
+        )
+
+    @classmethod
+    def from_netcdf(cls, path) -> RewardPosterior:
+        """Read a posterior's .nc (:meth:`save`) through ArviZ."""
+        import arviz as az
+
+        try:
+            idata = az.from_netcdf(str(path))
+        except (OSError, ValueError) as err:
+            raise PosteriorError(f"{path}: cannot read the netCDF posterior: {err}") from err
+        return cls.from_arviz(idata)
 
 
 def _sibling(path: Path, ext: str) -> Path:

@@ -1,5 +1,6 @@
 """Bayesian IRL against independent references (brute-force posteriors, PolicyWalk)."""
 
+import json
 import warnings
 
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from rewunc.data import DataError
 from rewunc.envs.gridworld import GridWorld, Layout
 from rewunc.experts import BoltzmannExpert
 from rewunc.mdp import TabularMDP
+from rewunc.posterior import PosteriorError, RewardPosterior
 from rewunc.rollout import collect
 
 
@@ -260,3 +262,54 @@ def test_jitted_gradient_does_not_stall_at_rounding_level():
     eager = jax.grad(lambda w: demo_log_likelihood(data, w, 1.0))(w)
     jitted = jax.jit(jax.grad(lambda w: demo_log_likelihood(data, w, 1.0)))(w)
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::rewunc.birl.MCMCDiagnosticsWarning")  # short chains
+def test_a_saved_posterior_is_arviz_native(tmp_path):
+    """The .nc opens in ArviZ with the sampler's per-draw statistics (energy, divergences,
+    tree depth, lp) and attributes naming the likelihood, prior and config; load reads it
+    back equal to the .npz + .json; the file's bytes depend only on the draws."""
+    import hashlib
+
+    import arviz as az
+
+    post = BIRL(num_warmup=50, num_samples=60, num_chains=2, progress_bar=False).fit(
+        _data(chain_mdp(), COUNTS), feature_names=("a", "b"), seed=1
+    )
+    assert sorted(post.sample_stats) == sorted(
+        ["diverging", "n_steps", "tree_depth", "energy", "acceptance_rate", "step_size"]
+    )
+    assert post.sample_stats["diverging"].sum() == post.diagnostics["divergences"]
+    np.testing.assert_allclose(
+        post.sample_stats["tree_depth"].mean(), post.diagnostics["mean_tree_depth"]
+    )
+    post.save(tmp_path / "post")
+    idata = az.from_netcdf(str(tmp_path / "post.nc"))
+    assert list(idata.posterior["feature"].values) == ["a", "b"]
+    assert idata.posterior["w"].shape == (2, 60, 2)
+    assert {"diverging", "n_steps", "tree_depth", "energy", "lp"} <= set(idata.sample_stats)
+    np.testing.assert_array_equal(idata.sample_stats["lp"].values.reshape(-1), post.log_density)
+    assert np.all(np.isfinite(az.bfmi(idata)))
+    assert {"w"} <= set(az.summary(idata).index.str.split("[").str[0])
+    attrs = idata.posterior.attrs
+    assert attrs["likelihoods"] == "" and json.loads(attrs["config"])["seed"] == 1
+    assert len(attrs["config_hash"]) == 64 and "prior_scale" in json.loads(attrs["prior"])
+    for back in (
+        RewardPosterior.load(tmp_path / "post.nc"),
+        RewardPosterior.load(tmp_path / "post"),
+    ):
+        np.testing.assert_array_equal(back.weights, post.weights)
+        np.testing.assert_array_equal(back.chain, post.chain)
+        np.testing.assert_array_equal(back.log_density, post.log_density)
+        for name, value in post.sample_stats.items():
+            np.testing.assert_array_equal(back.sample_stats[name], value)
+        assert back.config == json.loads(json.dumps(post.config))
+    post.save(tmp_path / "again")
+    digest = [hashlib.sha256((tmp_path / f).read_bytes()).digest() for f in ("post.nc", "again.nc")]
+    assert digest[0] == digest[1]
+    thinned = post.thin(10)
+    assert all(v.shape == (10,) for v in thinned.sample_stats.values())
+    with pytest.raises(PosteriorError, match="sample_stats"):
+        RewardPosterior(
+            post.weights, post.feature_names, post.chain, sample_stats={"lp": post.chain}
+        )

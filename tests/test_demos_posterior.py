@@ -233,8 +233,10 @@ def test_posterior_names_with_dots_keep_their_own_files(tmp_path):
     b.save(tmp_path / "posterior_p=0.5")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "posterior_p=0.1.json",
+        "posterior_p=0.1.nc",
         "posterior_p=0.1.npz",
         "posterior_p=0.5.json",
+        "posterior_p=0.5.nc",
         "posterior_p=0.5.npz",
     ]
     np.testing.assert_array_equal(

@@ -407,6 +407,7 @@ class BIRL:
             # NumPyro's potential energy is the negative unnormalised log density
             log_density=None if energy is None else -np.asarray(energy, np.float64).reshape(-1),
             diagnostics=diag,
+            sample_stats=sample_stats(run),
             config=dict(
                 self.config,
                 seed=seed,
@@ -419,6 +420,23 @@ class BIRL:
         if warn:
             warn_if_untrustworthy(posterior)
         return posterior
+
+
+def sample_stats(run) -> dict[str, np.ndarray]:
+    """The sampler's per-draw statistics [C·N] (chain-major), named as ArviZ's
+    ``sample_stats``: diverging, n_steps (leapfrog steps), tree_depth (log2(n_steps + 1), as
+    ``mean_tree_depth``), energy (the Hamiltonian, for ``az.bfmi`` / ``az.plot_energy``),
+    acceptance_rate and step_size (each chain's adapted one, on its every draw)."""
+    C, N = np.shape(run.diverging)
+    n_steps = np.asarray(run.num_steps, dtype=np.int64)
+    return {
+        "diverging": np.asarray(run.diverging, dtype=bool).reshape(-1),
+        "n_steps": n_steps.reshape(-1),
+        "tree_depth": np.log2(n_steps + 1).reshape(-1),
+        "energy": np.asarray(run.energy, dtype=np.float64).reshape(-1),
+        "acceptance_rate": np.asarray(run.accept_prob, dtype=np.float64).reshape(-1),
+        "step_size": np.repeat(np.asarray(run.step_size, dtype=np.float64).reshape(C), N),
+    }
 
 
 def warn_if_untrustworthy(

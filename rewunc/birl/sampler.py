@@ -57,13 +57,19 @@ def compile_clock():
         jax.monitoring.unregister_event_duration_listener(listener)
 
 
+# the per-transition fields of NumPyro's HMCState kept for every draw
+STATS = ("diverging", "num_steps", "potential_energy", "energy", "accept_prob")
+
+
 @dataclass(frozen=True)
 class SamplerResult:
     """Draws after warm-up, by chain.
 
     Attributes:
         sites: the model's sites in constrained space (deterministic ones included) [C, N, ...].
-        diverging, num_steps, potential_energy: per transition [C, N].
+        diverging, num_steps, potential_energy, energy, accept_prob: per transition [C, N]
+            (``energy`` the Hamiltonian, ``accept_prob`` the mean acceptance probability of the
+            trajectory's states: ArviZ's ``energy`` and ``acceptance_rate``).
         step_size: the adapted step size per chain [C].
         compile_seconds: time spent tracing and compiling during this run (0 on a reused
             sampler with data of the same shapes).
@@ -74,6 +80,8 @@ class SamplerResult:
     diverging: np.ndarray
     num_steps: np.ndarray
     potential_energy: np.ndarray
+    energy: np.ndarray
+    accept_prob: np.ndarray
     step_size: np.ndarray
     compile_seconds: float
     run_seconds: float
@@ -140,7 +148,7 @@ class CompiledSampler:
 
     def _build(self) -> None:
         kernel, warmup = self.kernel, self.num_warmup
-        fields = ("diverging", "num_steps", "potential_energy")
+        fields = STATS
 
         def init_one(key, args):
             return kernel.init(key, warmup, None, args, {})
@@ -222,6 +230,8 @@ class CompiledSampler:
             diverging=np.asarray(extra["diverging"]),
             num_steps=np.asarray(extra["num_steps"]),
             potential_energy=np.asarray(extra["potential_energy"]),
+            energy=np.asarray(extra["energy"]),
+            accept_prob=np.asarray(extra["accept_prob"]),
             step_size=np.atleast_1d(np.asarray(step_size)),
             compile_seconds=compile_s,
             run_seconds=max(0.0, wall - compile_s),
@@ -290,12 +300,7 @@ class CompiledSampler:
             shape = x.shape[len(lead) :]
             return jnp.zeros(lead + (N,) + shape, x.dtype)
 
-        row = {
-            "z": one.z,
-            "diverging": one.diverging,
-            "num_steps": one.num_steps,
-            "potential_energy": one.potential_energy,
-        }
+        row = {"z": one.z, **{f: getattr(one, f) for f in STATS}}
         buffer = jax.tree.map(zeros, row)
         if self.chain_method == "sequential":
             return [jax.tree.map(jnp.copy, buffer) for _ in states]

@@ -89,4 +89,3 @@ def learning_curves(logs: pd.DataFrame, *, styles: Mapping[str, dict] | None = N
     axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(f"Learning curves: one line per seed ({seeds} per agent)", fontsize=11)
     return fig
-

@@ -102,7 +102,7 @@ def fit_posterior(
         for f in run.files_of(f"{study}/seed{seed}/{stage}")
     ]
 
-    def write(npz, meta):
+    def write(npz, meta, nc):
         run.say(f"[{study} seed {seed}] BIRL posterior (NUTS)")
         birl = BIRL(progress_bar=not run.quiet, **birl_options)
         demos = data if isinstance(data, Demonstrations) else None
@@ -125,7 +125,7 @@ def fit_posterior(
         return {"divergences": post.diagnostics.get("divergences"), "timings": timings}
 
     info = dict(kind="posterior", study=study, seed=seed, env=env_id, env_kwargs=env_kwargs)
-    run.produce(key, [f"{stem}.npz", f"{stem}.json"], write, inputs=inputs, **info)
+    run.produce(key, [f"{stem}.npz", f"{stem}.json", f"{stem}.nc"], write, inputs=inputs, **info)
     return RewardPosterior.load(run.file(stem))
 
 
