@@ -44,6 +44,9 @@ class Trajectory:
         outcome: "goal", "proxy", "hazard" or "timeout".
         layout_seed: the reset seed that drew this episode.
         shift: the env's shift ("" for the training distribution).
+        terminated: True if the episode ended by termination (the env's ``terminated``), False
+            if by truncation (the time limit), None where unknown (files written before it was
+            recorded). An outcome does not say which: a LavaLand hazard ends either way.
     """
 
     observations: np.ndarray
@@ -53,6 +56,12 @@ class Trajectory:
     outcome: str
     layout_seed: int
     shift: str = ""
+    terminated: bool | None = None
+
+    @property
+    def truncated(self) -> bool | None:
+        """True if the episode ended by the time limit (None where unknown)."""
+        return None if self.terminated is None else not self.terminated
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -155,6 +164,8 @@ class Demonstrations:
             "layout_seeds": np.array([t.layout_seed for t in trajs]),
             "shifts": np.array([t.shift for t in trajs]),
         }
+        if all(t.terminated is not None for t in trajs):
+            arrays["terminated"] = np.array([bool(t.terminated) for t in trajs])
         if self.tabular is not None:
             mdps = self.tabular.mdps
             arrays["states"] = np.concatenate(self.tabular.states)
@@ -180,7 +191,10 @@ class Demonstrations:
             raise DataError(f"{path}: lengths do not add up to the {len(d['actions'])} actions")
         if len(d["observations"]) != lengths.sum() + n:
             raise DataError(f"{path}: expected {lengths.sum() + n} observations (T+1 each)")
-        for name in ("outcomes", "layout_seeds", "shifts"):
+        terminated = d.get("terminated")  # absent from files written before it was recorded
+        for name in ("outcomes", "layout_seeds", "shifts") + (
+            ("terminated",) * (terminated is not None)
+        ):
             if len(d[name]) != n:
                 raise DataError(f"{path}: {name} has {len(d[name])} entries, expected {n}")
         a_end = np.cumsum(lengths)
@@ -197,6 +211,7 @@ class Demonstrations:
                     outcome=str(d["outcomes"][i]),
                     layout_seed=int(d["layout_seeds"][i]),
                     shift=str(d["shifts"][i]),
+                    terminated=None if terminated is None else bool(terminated[i]),
                 )
                 for i in range(n)
             )

@@ -131,6 +131,7 @@ def run_episode(env: gym.Env, reset_seed: int, act: Actor, *, max_steps: int = 1
         outcome=str(info["outcome"]),
         layout_seed=int(reset_seed),
         shift=getattr(base, "shift", None) or "",
+        terminated=bool(terminated),
     )
     return Episode(trajectory, None if states is None else np.array(states), info)
 

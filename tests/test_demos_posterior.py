@@ -72,6 +72,8 @@ def test_save_load_round_trip(demos, tmp_path):
         np.testing.assert_array_equal(a.observations, b.observations)
         np.testing.assert_array_equal(a.features, b.features)
         assert a.outcome == b.outcome and a.layout_seed == b.layout_seed
+        assert a.terminated is b.terminated and isinstance(a.terminated, bool)
+        assert a.truncated is (not a.terminated)
     for a, b in zip(loaded.tabular.states, demos.tabular.states, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.state_action_counts(), demos.state_action_counts())
