@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                                                         agent_samples=cfg.agent_samples))
     # fmt: on
     results = report.write_tables(run, cells, frontiers=frontiers, posteriors=posteriors)
-    figures = plot_run(run.path)
+    figures = plot_run(run.path, run.figure_format)
     run.finish("complete")
     print(format_summary(results, SUMMARY))
     print(f"\nwrote {run.path}/results.csv, episodes.csv and {len(figures)} figures")

@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     # fmt: on
     by = ("study", *AXES, "axis", "env", "shift", "agent")
     results = report.write_tables(run, cells, posteriors=posteriors, by=by)
-    figures = plot_run(run.path)
+    figures = plot_run(run.path, run.figure_format)
     run.finish("complete")
     print(format_summary(results[results["shift"] != "train"], SUMMARY))
     print(f"\nwrote {run.path}/results.csv, comparisons.csv and {len(figures)} figures")

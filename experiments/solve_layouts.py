@@ -21,7 +21,7 @@ import numpy as np
 import rewunc  # noqa: F401  (registers the environments)
 from rewunc import planning
 from rewunc.config import parse_config, require_int, require_number
-from rewunc.io import OverwriteError, save_png, write_json
+from rewunc.io import OverwriteError, save_figure, write_json
 from rewunc.protocol import is_tabular
 from rewunc.registry import rewunc_env_ids
 from rewunc.runtime import file_backend
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         fig.suptitle(f"{env_id}: optimal paths for the true reward", fontsize=10)
         name = env_id.split("/")[1].removesuffix("-v0")
         try:
-            save_png(out / f"{name}.png", fig, force=opts.force)
+            save_figure(out / f"{name}.png", fig, force=opts.force)
         except OverwriteError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -45,7 +45,7 @@ def _experiments() -> int:
     return 0
 
 
-def _plot(run_dir: str) -> int:
+def _plot(run_dir: str, fmt: str = "png") -> int:
     from pathlib import Path
 
     from rewunc.plots import plot_run
@@ -54,7 +54,7 @@ def _plot(run_dir: str) -> int:
 
     try:
         is_sweep = (Path(run_dir) / SWEEP_FILE).is_file()
-        written = plot_sweep(run_dir) if is_sweep else plot_run(run_dir)
+        written = plot_sweep(run_dir, fmt) if is_sweep else plot_run(run_dir, fmt)
     except (RunError, OSError, ValueError) as err:  # ValueError: our file errors, pandas'
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -180,6 +180,8 @@ def main(argv=None) -> int:
     _sweep_parser(sub)
     plot = sub.add_parser("plot", help="redraw a run's figures from disk", allow_abbrev=False)
     plot.add_argument("run_dir", help="a run folder, or a sweep's (runs/sweeps/NAME)")
+    plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"),
+                      help="figure format (default: png)")  # fmt: skip
     sub.add_parser("envs", help="list the registered environments")
     sub.add_parser("experiments", help="list the registered experiments")
     check = sub.add_parser(
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "plot":
-        return _plot(args.run_dir)
+        return _plot(args.run_dir, args.format)
     if args.command == "check-env":
         return _check_env(args.env_id, args.env_kwargs)
     return _envs()

@@ -24,6 +24,15 @@ RUN_FLAGS = dict(
     resume=dict(action="store_true", help="continue an interrupted run, skipping finished stages"),
     fast=dict(action="store_true", help="a small preset that finishes in about a minute"),
     quiet=dict(action="store_true", help="no progress output"),
+    figure_format=dict(
+        default="png", choices=("png", "svg", "pdf"), help="format of the figures (default: png)"
+    ),
+    config=dict(
+        default=None,
+        metavar="CONFIG_JSON",
+        help="replay a run from its config.json (flags given beside it override its values; "
+        "the run is named as the original unless --name is given)",
+    ),
 )
 
 
@@ -127,13 +136,18 @@ def parse_config(config_cls, argv: Sequence[str] | None = None, fast_preset=None
     names = {f.name for f in dataclasses.fields(config_cls)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items() if k in names}
     rest = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in names})
+    given = {f for f in names if any(a == flag(f) or a.startswith(flag(f) + "=") for a in argv)}
     try:
+        if getattr(rest, "config", None) is not None:
+            if getattr(rest, "fast", False):
+                raise ConfigError("--config and --fast are exclusive: the file holds every setting")
+            recorded, run_name = read_run_config(rest.config, parser.prog, names)
+            values.update({k: v for k, v in recorded.items() if k not in given})
+            if getattr(rest, "name", None) is None:
+                rest.name = run_name
         if getattr(rest, "fast", False):
             if unknown := set(fast_preset) - names:
                 raise ConfigError(f"the --fast preset names unknown fields {sorted(unknown)}")
-            given = {
-                f for f in names if any(a == flag(f) or a.startswith(flag(f) + "=") for a in argv)
-            }
             values.update({k: v for k, v in fast_preset.items() if k not in given})
         if getattr(rest, "force", False) and getattr(rest, "resume", False):
             raise ConfigError("--force and --resume are exclusive: start over, or continue")
@@ -145,9 +159,43 @@ def parse_config(config_cls, argv: Sequence[str] | None = None, fast_preset=None
     return config, rest
 
 
+def read_run_config(path, experiment: str, fields: set[str]) -> tuple[dict, str]:
+    """The settings ``{field: value}`` (lists as tuples) and the run name recorded in a run's
+    ``config.json``; refuses a file of another experiment, another schema version, or with
+    settings ``fields`` lacks, naming them."""
+    import json
+
+    from rewunc.runs import RUN_FORMAT
+
+    try:
+        stored = json.loads(open(path).read())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--config: cannot read {path}: {err}") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+        raise ConfigError(f"--config: {path} is not a run's config.json (no 'config' object)")
+    fmt = stored.get("format", RUN_FORMAT)
+    if fmt != RUN_FORMAT:
+        raise ConfigError(f"--config: {path} has schema {fmt!r}; this rewunc reads {RUN_FORMAT!r}")
+    if stored.get("experiment") != experiment:
+        raise ConfigError(
+            f"--config: {path} is a config of experiment {stored.get('experiment')!r}, not "
+            f"{experiment!r}"
+        )
+    unknown = sorted(set(stored["config"]) - fields)
+    if unknown:
+        raise ConfigError(f"--config: {path} sets fields {experiment} does not have: {unknown}")
+
+    def frozen(v):  # JSON lists back to the dataclasses' tuples
+        return tuple(frozen(x) for x in v) if isinstance(v, list) else v
+
+    values = {k: frozen(v) for k, v in stored["config"].items()}
+    return values, str(stored.get("name") or "default")
+
+
 def parse_flags(config_cls, fast_preset: dict, argv: Sequence[str] | None = None, prog=None):
     """An experiment's config and its run flags (``RUN_FLAGS``: --out, --name, --force,
-    --resume, --fast, --quiet), validated before anything runs (see :func:`parse_config`). An
+    --resume, --fast, --quiet, --config), validated before anything runs (see
+    :func:`parse_config`; ``--config`` replays a run's config.json, :func:`read_run_config`). An
     experiment run from its flags draws its figures with the file-only Agg backend."""
     from rewunc.runtime import file_backend
 

@@ -127,8 +127,25 @@ def read_npz(path) -> dict[str, np.ndarray]:
         ) from err
 
 
-def save_png(path, fig, *, force: bool = False, dpi: int = 120) -> Path:
-    """Save a matplotlib figure atomically."""
-    return atomic_write(
-        path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"), force=force
-    )
+FIGURE_FORMATS = ("png", "svg", "pdf")
+# no creation dates, and SVG ids from a fixed salt: the same figure gives the same bytes
+_METADATA = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
+def save_figure(path, fig, *, fmt: str = "png", force: bool = False, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically as ``path`` + ``.fmt`` (``fmt`` one of
+    ``FIGURE_FORMATS``; a png/svg/pdf suffix on ``path`` is replaced); returns the path."""
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"figure format: expected one of {FIGURE_FORMATS}, got {fmt!r}")
+    import matplotlib
+
+    path = Path(path)
+    if path.suffix.lstrip(".") in FIGURE_FORMATS:
+        path = path.with_suffix("")
+    path = path.parent / f"{path.name}.{fmt}"  # not with_suffix: "rank_p=0.1" has no suffix
+
+    def write(tmp):
+        with matplotlib.rc_context({"svg.hashsalt": "rewunc"}):
+            fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight", metadata=_METADATA[fmt])
+
+    return atomic_write(path, write, force=force)

@@ -43,6 +43,7 @@ from rewunc.runtime import check_interrupt
 
 CONFIG = "config.json"
 STAGES = "stages"
+RUN_FORMAT = "rewunc.run.v1"  # config.json's schema (files without "format" are this one)
 
 
 class RunProvenanceWarning(UserWarning):
@@ -60,7 +61,10 @@ def slug(text: str) -> str:
 
 class Run:
     """An experiment's run directory (use :meth:`start`). ``quiet``: :meth:`say` prints nothing
-    (``--quiet``), and stages draw no progress bars."""
+    (``--quiet``), and stages draw no progress bars. ``figure_format``: the format its figures
+    are drawn in (``--figure-format``; not recorded: it changes no result)."""
+
+    figure_format: str = "png"
 
     def __init__(self, path: Path, *, quiet: bool = False):
         self.path = Path(path)
@@ -438,6 +442,7 @@ def _build(path: Path, experiment: str, name: str, config: dict) -> Path:
     try:
         (fresh / STAGES).mkdir()
         info = {
+            "format": RUN_FORMAT,
             "experiment": experiment,
             "name": name,
             "created": time.time(),

@@ -37,6 +37,7 @@ from rewunc.agents.tabular import (  # noqa: E402
 from rewunc.evaluate import EvalLayouts, evaluate  # noqa: E402
 from rewunc.planning import feature_expectations  # noqa: E402
 from rewunc.posterior import RewardPosterior  # noqa: E402
+from rewunc.results import load_run  # noqa: E402
 from rewunc.risk import broil  # noqa: E402
 from rewunc.study import deep as deep_stages  # noqa: E402
 from rewunc.study.report import exactness  # noqa: E402
@@ -389,6 +390,13 @@ def test_deep_lavaland_fast_end_to_end_in_two_workers_then_resumed(tmp_path):
     logs = plots.training_logs(run)  # every agent's SB3 log, its learning curve
     assert set(logs["agent"]) == deep and logs["eval/goal_rate"].notna().any()
     assert (run / "figures" / "learning_curves.png").exists()
+    loaded = load_run(run)  # one call: tables, posteriors, agents as SB3 models
+    assert {"episodes", "results", "exactness"} <= set(loaded.tables)
+    model = loaded.agent("deep_lavaland", 0, "Deep CVaR(alpha=0.9)")
+    assert isinstance(model, RiskAversePPO) and model.lam == 0.0
+    env = gym.make(ENV)
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.contains(int(model.predict(obs, deterministic=True)[0]))
     assert not list(run.rglob("*.pkl")) and not list(run.rglob("*.zip"))
     assert "deep agents against their exact LP twins" in proc.stdout
     # resumed with another --jobs: the agents are read back, not trained again

@@ -62,3 +62,68 @@ def test_solve_layouts_end_to_end(tmp_path, capsys):
     }
     assert solve_layouts.main(["--layouts", "1", "--out", str(out)]) == 2  # refuses to overwrite
     assert "pass --force" in capsys.readouterr().err
+
+
+def _recorded_config(tmp_path, experiment="lavaland", **extra):
+    """A run's config.json as common.start writes it, for the --fast preset of lavaland."""
+    import dataclasses
+
+    from experiments import lavaland
+    from rewunc.config import parse_flags
+    from rewunc.study.config import EXECUTION_ONLY
+
+    cfg, _ = parse_flags(lavaland.LavaLandConfig, lavaland.FAST, ["--fast"], prog="lavaland")
+    recorded = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in EXECUTION_ONLY}
+    path = tmp_path / "config.json"
+    info = {"format": "rewunc.run.v1", "experiment": experiment, "name": "fast",
+            "config": recorded, **extra}  # fmt: skip
+    path.write_text(json.dumps(info))
+    return cfg, path
+
+
+def test_config_json_replays_a_run(tmp_path):
+    from experiments import lavaland
+    from rewunc.config import parse_flags
+
+    cfg, path = _recorded_config(tmp_path)
+    replayed, flags = parse_flags(lavaland.LavaLandConfig, lavaland.FAST, ["--config", str(path)],
+                                  prog="lavaland")  # fmt: skip
+    assert replayed == cfg and flags.name == "fast"
+    changed, flags = parse_flags(
+        lavaland.LavaLandConfig,
+        lavaland.FAST,
+        ["--config", str(path), "--seeds", "3", "4", "--name", "other"],
+        prog="lavaland",
+    )
+    assert changed.seeds == (3, 4) and changed.n_demos == cfg.n_demos and flags.name == "other"
+    old = json.loads(path.read_text())  # written before config.json named its schema
+    del old["format"]
+    path.write_text(json.dumps(old))
+    assert (
+        parse_flags(lavaland.LavaLandConfig, {}, ["--config", str(path)], prog="lavaland")[0] == cfg
+    )
+
+
+@pytest.mark.parametrize(
+    "change, flags, words",
+    [
+        ({"experiment": "corner_goal"}, [], "a config of experiment 'corner_goal', not 'lavaland'"),
+        ({"format": "rewunc.run.v9"}, [], "has schema 'rewunc.run.v9'"),
+        ({"config": {"n_demos": 8, "colour": 1}}, [], "does not have: ['colour']"),
+        ({}, ["--fast"], "--config and --fast are exclusive"),
+        ({"config": 3}, [], "not a run's config.json"),
+    ],
+)
+def test_bad_config_json_is_refused_before_any_folder(tmp_path, capsys, change, flags, words):
+    from experiments import lavaland
+
+    _, path = _recorded_config(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    out = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_:
+        lavaland.main(["--config", str(path), "--out", str(out), *flags])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        lavaland.main(["--config", str(tmp_path / "missing.json"), "--out", str(out)])
+    assert "cannot read" in capsys.readouterr().err

@@ -311,3 +311,18 @@ def test_learning_curves_draw_one_line_per_seed_and_agent():
     plt.close(fig)
     with pytest.raises(ValueError, match="eval/goal_rate"):
         plots.learning_curves(pd.DataFrame(rows).drop(columns="eval/goal_rate"))
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_figures_save_in_each_format_with_the_same_bytes_each_time(tmp_path, fmt):
+    from rewunc.io import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    a = save_figure(tmp_path / "rank_p=0.1", fig, fmt=fmt)  # a dot in the name is kept
+    b = save_figure(tmp_path / "again.png", fig, fmt=fmt)
+    plt.close(fig)
+    assert a.name == f"rank_p=0.1.{fmt}" and b.name == f"again.{fmt}"
+    assert a.read_bytes() == b.read_bytes()  # no dates, no random SVG ids
+    with pytest.raises(ValueError, match="figure format"):
+        save_figure(tmp_path / "x", fig, fmt="gif")

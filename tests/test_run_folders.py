@@ -133,7 +133,7 @@ def test_atomic_writers_give_ordinary_permissions(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rewunc.io import save_png
+    from rewunc.io import save_figure
 
     old = os.umask(0o022)
     try:
@@ -144,7 +144,7 @@ def test_atomic_writers_give_ordinary_permissions(tmp_path):
             write_json(tmp_path / "a.json", {"a": 1}),
             write_text(tmp_path / "a.txt", "a"),
             write_npz(tmp_path / "a.npz", {"w": np.zeros(3)}),
-            save_png(tmp_path / "a.png", fig),
+            save_figure(tmp_path / "a.png", fig),
             run.write_table("results.csv", [{"v": 1}]),
             run.path / "config.json",
             run.path / "cells" / "c.csv",

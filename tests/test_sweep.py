@@ -19,6 +19,7 @@ import pytest
 
 from rewunc.cli import main
 from rewunc.experiments import REGISTRY
+from rewunc.results import load_run, load_sweep
 from rewunc.sweep import (
     LOCK_FILE,
     CellsFailed,
@@ -198,6 +199,11 @@ def test_local_sweep_tables_figure_and_refusals(local, capsys):
     assert results["interval"].str.contains("bootstrap over 2 seeds").all()
     cells = pd.read_csv(local / "cells.csv")
     assert len(cells) == 4 * 2 and {"cell", "expert_beta", "seed"} <= set(cells)
+    tidy = load_sweep(local)  # the one-call loader: settings and seed as columns
+    assert list(tidy.columns[:3]) == ["cell", "expert_beta", "seed"]
+    pd.testing.assert_frame_equal(tidy[cells.columns], cells, check_dtype=False)
+    run = load_run(next((local / "cells").glob("*/*")))  # any cell is a run
+    assert {"episodes", "results", "seeds"} <= set(run.tables) and run.posteriors
     # the mean over seeds is the mean of the seeds' rates
     means = cells.groupby(["expert_beta", "agent"])["goal_rate"].mean()
     assert means.to_dict() == pytest.approx(

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import rewunc  # noqa: E402, F401  (registers the envs)
-from rewunc.io import save_png  # noqa: E402
+from rewunc.io import save_figure  # noqa: E402
 from rewunc.registry import BUILTIN  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "figures" / "envs"
@@ -42,7 +42,7 @@ def main(default_seed: int = 3) -> None:
             ax.axis("off")
         fig.suptitle(env_id, fontsize=10)
         fig.tight_layout()
-        path = save_png(OUT / f"{env_id.split('/')[1].removesuffix('-v0')}.png", fig, force=True)
+        path = save_figure(OUT / f"{env_id.split('/')[1].removesuffix('-v0')}.png", fig, force=True)
         plt.close(fig)
         print(path)
 

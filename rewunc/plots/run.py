@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from rewunc.io import save_png
+from rewunc.io import FIGURE_FORMATS, save_figure
 from rewunc.plots.curves import learning_curves, training_logs
 from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
@@ -17,24 +16,23 @@ from rewunc.plots.robustness import robustness
 from rewunc.plots.style import agent_styles
 from rewunc.plots.sweeps import misgeneralization_curve, sweep
 from rewunc.posterior import RewardPosterior
+from rewunc.results import read_table
 from rewunc.runs import open_run, slug
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan", ""])
-
-
-def plot_run(path) -> list[Path]:
+def plot_run(path, fmt: str = "png") -> list[Path]:
     """Redraw every figure of a run from its files: results.csv, episodes.csv and, where the run
     has them, posteriors.csv, frontier.csv, the posterior stages (first seed of each study) and
-    the deep agents' training logs (``learning_curves.png``).
+    the deep agents' training logs (``learning_curves.png``). ``fmt``: png, svg or pdf.
     """
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"figure format: expected one of {FIGURE_FORMATS}, got {fmt!r}")
     path, config, stages = open_run(path)
     figs: dict[str, plt.Figure] = {}
-    results = _read_csv(path / "results.csv")
-    episodes = _read_csv(path / "episodes.csv")
+    results = read_table(path / "results.csv")
+    episodes = read_table(path / "episodes.csv")
     styles = agent_styles(list(results["agent"]))  # one style per agent in every figure
-    seeds = _read_csv(path / "seeds.csv") if (path / "seeds.csv").exists() else None
+    seeds = read_table(path / "seeds.csv") if (path / "seeds.csv").exists() else None
     varied = "axis" in results  # a robustness study: settings varied one axis at a time
     if varied:
         axes = [a for a in dict.fromkeys(results["axis"]) if a != "base"]
@@ -67,7 +65,7 @@ def plot_run(path) -> list[Path]:
         except NotAGridWorldError:  # no cells to map
             pass
     if (path / "frontier.csv").exists():
-        frontier = _read_csv(path / "frontier.csv")
+        frontier = read_table(path / "frontier.csv")
         for study in dict.fromkeys(frontier["study"]):
             single = frontier["study"].nunique() == 1
             name = "risk_frontier" if single else f"risk_frontier_{slug(study)}"
@@ -77,7 +75,7 @@ def plot_run(path) -> list[Path]:
                 styles=styles,
             )
     if (path / "posteriors.csv").exists():
-        posteriors = _read_csv(path / "posteriors.csv")
+        posteriors = read_table(path / "posteriors.csv")
         if "p" in results and results["study"].nunique() > 1 and "ambiguity" in posteriors:
             figs["sweep"] = sweep(results, posteriors, shift, styles=styles, per_seed=seeds)
             curve_agent = config.get("config", {}).get("curve_agent")
@@ -90,6 +88,6 @@ def plot_run(path) -> list[Path]:
         figs["learning_curves"] = learning_curves(logs, styles=styles)
     written = []
     for name, fig in figs.items():
-        written.append(save_png(path / "figures" / f"{name}.png", fig, force=True))
+        written.append(save_figure(path / "figures" / name, fig, fmt=fmt, force=True))
         plt.close(fig)
     return written

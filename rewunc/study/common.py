@@ -45,6 +45,7 @@ def start(experiment: str, config, flags) -> Run:
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
+    run.figure_format = getattr(flags, "figure_format", "png")
     if hasattr(config, "num_chains"):  # a study with NUTS: one JAX device per chain
         host_devices(config.num_chains)
     remember_interrupts()

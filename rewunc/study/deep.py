@@ -118,6 +118,8 @@ def train_deep_agent(run: Run, task: DeepTask, *, settings, agent_samples: int):
         study=task.study,
         seed=task.seed,
         agent=agent.name,
+        env=task.env_id,
+        env_kwargs=task.env_kwargs,
         settings=dataclasses.asdict(settings),  # JSON writes tuples as lists
     )
     env = gym.make(task.env_id, **task.env_kwargs)

@@ -231,7 +231,7 @@ def conclude(
 
     results = write_tables(run, cells, posteriors=posteriors, by=by)
     exact = write_exactness(run, cells)
-    figures = plot_run(run.path)
+    figures = plot_run(run.path, run.figure_format)
     run.finish("complete")
     print(format_summary(results, summary))
     print(format_exactness(exact))

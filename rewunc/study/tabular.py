@@ -172,7 +172,7 @@ def p_sweep(experiment: str, cfg, flags, summary: Sequence[str]) -> int:
     # fmt: on
     by = ("study", "p", "env", "shift", "agent")
     results = report.write_tables(run, cells, frontiers=frontiers, posteriors=posteriors, by=by)
-    figures = plot_run(run.path)
+    figures = plot_run(run.path, run.figure_format)
     run.finish("complete")
     print(format_summary(results, summary))
     print(f"\nwrote {run.path}/results.csv, episodes.csv and {len(figures)} figures")

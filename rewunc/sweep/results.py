@@ -60,11 +60,11 @@ def collect(path: str | os.PathLike, sweep: Sweep | None = None):
     return results
 
 
-def plot_sweep(path: str | os.PathLike) -> list[Path]:
-    """Redraw a sweep's figure from its episodes.csv and results.csv."""
+def plot_sweep(path: str | os.PathLike, fmt: str = "png") -> list[Path]:
+    """Redraw a sweep's figure from its episodes.csv and results.csv (``fmt``: png, svg, pdf)."""
     import matplotlib.pyplot as plt
 
-    from rewunc.io import save_png
+    from rewunc.io import save_figure
     from rewunc.plots import per_seed_rates, seed_spread
 
     path, info = load(path)
@@ -73,7 +73,7 @@ def plot_sweep(path: str | os.PathLike) -> list[Path]:
     seeds = per_seed_rates(episodes, keys=(*keys, "study", "shift", "agent", "seed"))
     fig = seed_spread(results, seeds, keys, title=f"sweep {path.name} of {info['experiment']}")
     try:
-        return [save_png(path / "figures" / f"{FIGURE}.png", fig, force=True)]
+        return [save_figure(path / "figures" / FIGURE, fig, fmt=fmt, force=True)]
     finally:
         plt.close(fig)
 
@@ -104,9 +104,9 @@ def _in_front(frame, columns: dict):
 
 
 def _read_csv(path: Path):
-    import pandas as pd
+    from rewunc.results import read_table
 
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=["NaN", "nan", ""])
+        return read_table(path)
     except FileNotFoundError as err:
         raise SweepError(f"{path}: missing; the cell did not finish (run with --resume)") from err
