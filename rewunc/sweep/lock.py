@@ -1,6 +1,13 @@
 """One driver per sweep: ``driver.lock``, created atomically with its holder's host, pid and start
 time, judged stale only when that process is surely gone (same host and pid namespace, pid not
-running or reused), and released only by its own driver."""
+running or reused), and released only by its own driver.
+
+Not ``filelock``: its ``FileLock`` is an ``flock``, which NFS does not reliably share between
+hosts (a sweep folder on a cluster's shared disk) and which cannot name its holder in a
+refusal; its ``SoftFileLock`` (exclusive create) names no holder and never judges a lock stale.
+This lock appears atomically with its contents (a hard link, safe on NFS), names the holder's
+host, pid and start, and takes over only a lock whose process is surely gone
+(``tests/test_sweep.py`` checks each)."""
 
 from __future__ import annotations
 
