@@ -196,7 +196,7 @@ def test_a_training_log_is_sb3s_csv_with_validation_and_changes_no_parameter(spe
         logged.policy.state_dict().items(), plain.policy.state_dict().items(), strict=True
     ):
         assert th.equal(x, y), name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.csv"]  # nothing partial
     log = pd.read_csv(tmp_path / "progress.csv")
     checks = log.dropna(subset=["eval/goal_rate"])
     # checks at 100 and 200 (dumped with their rollouts), the final policy at 256
@@ -205,6 +205,11 @@ def test_a_training_log_is_sb3s_csv_with_validation_and_changes_no_parameter(spe
     assert checks["eval/regret"].ge(-1e-9).all()  # tabular layouts: regret to the Oracle
     assert ("risk/objective" in log) == spec.startswith("CVaR")
     assert log["rollout/success_rate"].dropna().between(0, 1).all()  # info["is_success"]
+    assert "time/fps" not in log and "time/total_timesteps" in log  # no wall clock: same bytes
+    train_agent(spec, ENV, {}, post, 3, settings, log_dir=tmp_path / "again")
+    assert (tmp_path / "again" / "progress.csv").read_bytes() == (
+        tmp_path / "progress.csv"
+    ).read_bytes()
 
 
 def test_tensorboard_needs_a_log_dir():

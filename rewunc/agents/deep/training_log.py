@@ -1,7 +1,8 @@
 """What a deep agent's training leaves behind: SB3's own logs and a validation curve.
 
 - :func:`quiet_logger`: an SB3 logger that writes no files (the default of ``train_agent``);
-- :func:`file_logger`: SB3's CSV log (``progress.csv``, the file every SB3 user reads), and
+- :func:`file_logger`: SB3's CSV log (``progress.csv``, the file every SB3 user reads; without
+  its wall-clock columns, so the same training gives the same bytes), and
   TensorBoard on request, written into a partial folder and moved into place when training ends
   (:func:`finish_log`), so a killed run never leaves half a ``progress.csv`` that looks whole;
 - :class:`ValidationCallback`: every ``every`` steps the greedy policy on fixed validation
@@ -17,6 +18,7 @@ have their own seeds), so an agent trained with a log has the same parameters as
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import sys
@@ -25,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import HumanOutputFormat, Logger, make_output_format
+from stable_baselines3.common.logger import (
+    HumanOutputFormat,
+    KVWriter,
+    Logger,
+    filter_excluded_keys,
+    make_output_format,
+)
 
 PROGRESS = "progress.csv"
 TENSORBOARD = "tensorboard"
@@ -33,6 +41,36 @@ _PARTIAL = ".training-log.partial"
 # validation layouts are drawn from VALIDATION_SEED + the learner's seed: never a study's
 # evaluation layouts (drawn from the study seed itself)
 VALIDATION_SEED = 1_000_000
+
+
+# wall-clock columns: left out of progress.csv, a stage file (nothing timed goes into one, so a
+# stage redone after a kill has the same bytes); TensorBoard and the printed table keep them
+TIMING = frozenset({"time/fps", "time/time_elapsed"})
+
+
+class TimelessCSV(KVWriter):
+    """SB3's CSV log, with its columns in sorted order (SB3's own adds new columns in set
+    order, which varies between processes) and without the wall-clock columns (``TIMING``)."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.keys: list[str] = []
+        self.rows: list[dict] = []
+
+    def write(self, key_values, key_excluded, step=0):
+        row = filter_excluded_keys(key_values, key_excluded, "csv")
+        row = {k: v for k, v in row.items() if k not in TIMING}
+        self.keys += sorted(row.keys() - set(self.keys))
+        self.rows.append(row)
+        with open(self.filename, "w", newline="") as fh:  # a few hundred rows: rewrite all
+            out = csv.writer(fh)
+            out.writerow(self.keys)
+            out.writerows(
+                [["" if r.get(k) is None else str(r[k]) for k in self.keys] for r in self.rows]
+            )
+
+    def close(self) -> None:
+        pass
 
 
 def quiet_logger(verbose: int = 0) -> Logger:
@@ -50,7 +88,7 @@ def file_logger(folder, *, verbose: int = 0, tensorboard: bool = False) -> Logge
     partial = Path(folder) / _PARTIAL
     shutil.rmtree(partial, ignore_errors=True)  # a killed run's leftovers
     partial.mkdir(parents=True)
-    formats = [make_output_format("csv", str(partial))]
+    formats = [TimelessCSV(str(partial / PROGRESS))]
     if tensorboard:
         formats.append(make_output_format("tensorboard", str(partial / TENSORBOARD)))
     if verbose:
