@@ -30,7 +30,10 @@ FLAGS = (
 GRID = ("expert_beta=10,50",)
 SEEDS = (0, 1)
 FRACTIONS = (0.15, 0.5, 0.85)  # of the uninterrupted run's stage markers
-RAY_FRACTIONS = (0.3, 0.7)  # fewer: each start of a Ray driver costs seconds
+# one kill on Ray: each Ray driver start costs tens of seconds on 2 cores (the test took 625 s
+# with two), and resuming after several kills is the driver's own logic, which the local test
+# checks three times over
+RAY_FRACTIONS = (0.5,)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None,
@@ -116,7 +119,7 @@ def test_a_local_sweep_killed_three_times_resumes_to_the_same_bytes(uninterrupte
 
 
 @needs_ray
-def test_a_ray_sweep_killed_twice_resumes_to_the_bytes_of_a_local_run(uninterrupted, tmp_path):
+def test_a_killed_ray_sweep_resumes_to_the_bytes_of_a_local_run(uninterrupted, tmp_path):
     _kill_then_resume(uninterrupted, tmp_path, "ray", RAY_FRACTIONS)
 
 
