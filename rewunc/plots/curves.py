@@ -73,7 +73,7 @@ def learning_curves(logs: pd.DataFrame, *, styles: Mapping[str, dict] | None = N
                     line[steps],
                     line[column],
                     color=styles[agent]["color"],
-                    marker=styles[agent]["marker"],
+                    marker=styles[agent]["marker"] if len(line) <= 30 else None,  # dense: no
                     markersize=3,
                     linewidth=1.2,
                     alpha=0.8,
