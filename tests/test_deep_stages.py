@@ -212,6 +212,40 @@ def test_a_training_log_is_sb3s_csv_with_validation_and_changes_no_parameter(spe
     ).read_bytes()
 
 
+@pytest.mark.parametrize("spec", ["CVaR(alpha=0.9)", "MeanStd(kappa=1.0)", "TrueReward"])
+def test_an_unshifted_warmup_trains_on_the_training_layouts_first(spec):
+    """unshifted_warmup: the first fraction of the steps on lava-free layouts, then the agent's
+    own shift (a curriculum); deterministic; refused outside [0, 1)."""
+    from dataclasses import replace
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Shifts(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[tuple[int, str | None]] = []
+
+        def _on_rollout_start(self):
+            self.seen.append((self.num_timesteps, self.training_env.get_attr("shift")[0]))
+
+        def _on_step(self):
+            return True
+
+    settings = replace(TINY, unshifted_warmup=0.5)
+    seen = Shifts()
+    a = train_agent(spec, ENV, {"shift": "lava"}, posterior(), 3, settings, callback=seen)
+    assert seen.seen == [(0, None), (128, "lava")]  # 2 rollouts of 128 steps: one each
+    assert a.num_timesteps == 256
+    b = train_agent(spec, ENV, {"shift": "lava"}, posterior(), 3, settings)
+    for (name, x), (_, y) in zip(
+        a.policy.state_dict().items(), b.policy.state_dict().items(), strict=True
+    ):
+        assert th.equal(x, y), name
+    for bad in (1.0, -0.1):
+        with pytest.raises(DeepAgentError, match="unshifted_warmup"):
+            replace(TINY, unshifted_warmup=bad)
+
+
 def test_tensorboard_needs_a_log_dir():
     with pytest.raises(DeepAgentError, match="tensorboard: needs a log_dir"):
         train_agent("TrueReward", ENV, {}, None, 0, TINY, tensorboard=True)

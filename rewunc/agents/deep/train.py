@@ -85,7 +85,10 @@ class DeepSettings:
     competence"). ``egocentric`` re-centres grids on the agent (:class:`GridCNN`); ``net_arch``
     are the policy and value layers after the extractor. With a training log (``train_agent``'s
     ``log_dir``), the greedy policy is scored on ``validation_episodes`` fixed validation layouts
-    every ``validation_every`` steps (0: never).
+    every ``validation_every`` steps (0: never). ``unshifted_warmup``: the fraction of
+    ``steps`` trained on the unshifted training distribution before the agent's own shift (a
+    curriculum: lava-free layouts, then lava; README, "Deep agents: competence"); 0 (the
+    default): the shift from the first step.
     """
 
     steps: int = 100_000
@@ -108,6 +111,7 @@ class DeepSettings:
     learning_starts: int = 1_000
     validation_every: int = 10_000
     validation_episodes: int = 20
+    unshifted_warmup: float = 0.0
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -138,6 +142,10 @@ class DeepSettings:
             raise DeepAgentError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
         if not self.ent_coef >= 0:
             raise DeepAgentError(f"ent_coef: expected >= 0, got {self.ent_coef!r}")
+        if not 0.0 <= self.unshifted_warmup < 1.0:
+            raise DeepAgentError(
+                f"unshifted_warmup: expected a fraction in [0, 1), got {self.unshifted_warmup!r}"
+            )
         for name in ("validation_every", "validation_episodes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -340,10 +348,22 @@ def train_agent(
         if explore
         else {}
     )
-    venv = make_vec_env(env_id, n_envs=settings.n_envs, seed=seed, env_kwargs=env_kwargs, **wrapper)
-    if sac:
-        if agent.kind != "true":  # BayesMean is the posterior-mean reward: linear, exact
+    shifted = env_kwargs.get("shift") is not None
+    warmup = round(settings.steps * settings.unshifted_warmup) if shifted else 0
+    if warmup and agent.kind == "usf":
+        raise DeepAgentError(f"{agent.name}: unshifted_warmup is not supported for UniversalSF")
+
+    def make_venv(kwargs: dict, first_seed: int):
+        venv = make_vec_env(
+            env_id, n_envs=settings.n_envs, seed=first_seed, env_kwargs=kwargs, **wrapper
+        )
+        if agent.kind == "reward" or (sac and agent.kind != "true"):
             venv = _scalarised(venv, agent, posterior, settings.gamma)
+        return venv
+
+    # with a warm-up, the first phase's envs see the unshifted training distribution
+    venv = make_venv({**env_kwargs, "shift": None} if warmup else env_kwargs, seed)
+    if sac:
         model = SAC("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     elif agent.kind == "usf":
         model = UniversalSF(
@@ -364,8 +384,6 @@ def train_agent(
             **kwargs,
         )
     else:
-        if agent.kind == "reward":
-            venv = _scalarised(venv, agent, posterior, settings.gamma)
         model = PPO("MlpPolicy", venv, seed=seed, verbose=verbose, **kwargs)
     callbacks = [StopOnInterrupt()] + ([callback] if callback is not None else [])
     if log_dir is None:
@@ -377,7 +395,12 @@ def train_agent(
         if settings.validation_every and settings.validation_episodes and agent.kind != "usf":
             layouts = validation_layouts(env_id, env_kwargs, seed, settings)
             callbacks.append(ValidationCallback(layouts, every=settings.validation_every))
-    model.learn(settings.steps, callback=callbacks)
+    if warmup:  # then the agent's own shift, in fresh envs with seeds of their own
+        model.learn(warmup, callback=callbacks)
+        model.set_env(make_venv(env_kwargs, seed + settings.n_envs))
+        model.learn(settings.steps - warmup, callback=callbacks, reset_num_timesteps=False)
+    else:
+        model.learn(settings.steps, callback=callbacks)
     if log_dir is not None:
         finish_log(model.logger, log_dir)
     return model
