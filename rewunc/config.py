@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 
 RUN_FLAGS = dict(
     out=dict(default="runs", help="root folder of run directories (default: runs)"),
@@ -168,7 +169,7 @@ def read_run_config(path, experiment: str, fields: set[str]) -> tuple[dict, str]
     from rewunc.runs import RUN_FORMAT
 
     try:
-        stored = json.loads(open(path).read())
+        stored = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(f"--config: cannot read {path}: {err}") from None
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
