@@ -167,6 +167,7 @@ def _sweep_parser(sub) -> None:
 
 
 def main(argv=None) -> int:
+    from rewunc.io import FIGURE_FORMATS
     from rewunc.runtime import file_backend
 
     file_backend()
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     _sweep_parser(sub)
     plot = sub.add_parser("plot", help="redraw a run's figures from disk", allow_abbrev=False)
     plot.add_argument("run_dir", help="a run folder, or a sweep's (runs/sweeps/NAME)")
-    plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"),
+    plot.add_argument("--format", default="png", choices=FIGURE_FORMATS,
                       help="figure format (default: png)")  # fmt: skip
     sub.add_parser("envs", help="list the registered environments")
     sub.add_parser("experiments", help="list the registered experiments")

@@ -18,6 +18,8 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
+from rewunc.io import FIGURE_FORMATS
+
 RUN_FLAGS = dict(
     out=dict(default="runs", help="root folder of run directories (default: runs)"),
     name=dict(default=None, help="run name (default: 'default', or 'fast' with --fast)"),
@@ -26,7 +28,7 @@ RUN_FLAGS = dict(
     fast=dict(action="store_true", help="a small preset that finishes in about a minute"),
     quiet=dict(action="store_true", help="no progress output"),
     figure_format=dict(
-        default="png", choices=("png", "svg", "pdf"), help="format of the figures (default: png)"
+        default="png", choices=FIGURE_FORMATS, help="format of the figures (default: png)"
     ),
     config=dict(
         default=None,

@@ -3,6 +3,7 @@
 - :func:`load_run`: a run folder's config, tables (``episodes``, ``results`` and every other
   top-level CSV: ``seeds``, ``comparisons``, ``exactness``, ...), posteriors, deep agents and
   their training logs (:class:`RunResults`);
+- :func:`training_logs`: every deep agent's SB3 ``progress.csv`` in a run, one frame;
 - :func:`load_sweep`: a sweep's tidy table, one row per cell × study × split × agent with the
   swept settings and the seed as columns (its ``cells.csv``).
 
@@ -20,6 +21,8 @@ import pandas as pd
 
 from rewunc.posterior import RewardPosterior
 from rewunc.runs import open_run
+
+PROGRESS = "progress.csv"  # a deep agent's SB3 log (rewunc.agents.deep.training_log)
 
 
 def read_table(path) -> pd.DataFrame:
@@ -63,15 +66,21 @@ class RunResults:
                 out[(marker["study"], int(marker["seed"]))] = RewardPosterior.load(self.path / npz)
         return out
 
+    def _deep_markers(self) -> dict[tuple[str, int, str], dict]:
+        return {
+            (m["study"], int(m["seed"]), m["agent"]): m
+            for m in self.stages.values()
+            if m.get("kind") == "deep_agent"
+        }
+
     def agent_folders(self) -> dict[tuple[str, int, str], Path]:
         """Every deep agent's folder, by (study, seed, agent name)."""
-        out = {}
-        for marker in self.stages.values():
-            if marker.get("kind") == "deep_agent":
-                weights = next(f for f in marker["files"] if f.endswith("policy.safetensors"))
-                key = (marker["study"], int(marker["seed"]), marker["agent"])
-                out[key] = (self.path / weights).parent
-        return out
+        return {
+            key: (
+                self.path / next(f for f in m["files"] if f.endswith("policy.safetensors"))
+            ).parent
+            for key, m in self._deep_markers().items()
+        }
 
     def agent(self, study: str, seed: int, name: str, env=None):
         """A deep agent of the run as a stable-baselines3 model (the ``deep`` extra), rebuilt
@@ -85,12 +94,7 @@ class RunResults:
         if (study, seed, name) not in folders:
             raise KeyError(f"no deep agent {name!r} of {study} seed {seed}; have {list(folders)}")
         if env is None:
-            marker = next(
-                m
-                for m in self.stages.values()
-                if m.get("kind") == "deep_agent"
-                and (m["study"], int(m["seed"]), m["agent"]) == (study, seed, name)
-            )
+            marker = self._deep_markers()[(study, seed, name)]
             env_id = marker.get("env") or self.config.get("env")
             kwargs = marker.get("env_kwargs")
             if kwargs is None:
@@ -99,9 +103,7 @@ class RunResults:
         return load_agent(folders[(study, seed, name)], env)
 
     def training_logs(self) -> pd.DataFrame:
-        """Every deep agent's SB3 ``progress.csv``, stacked (:func:`rewunc.plots.training_logs`)."""
-        from rewunc.plots.curves import training_logs
-
+        """Every deep agent's SB3 ``progress.csv``, stacked (:func:`training_logs`)."""
         return training_logs(self.path)
 
 
@@ -116,6 +118,26 @@ def load_run(path: str | os.PathLike) -> RunResults:
             "(continue it with --resume)"
         )
     return RunResults(path, str(info.get("experiment")), info.get("config", {}), tables, stages)
+
+
+def training_logs(path) -> pd.DataFrame:
+    """Every deep agent's ``progress.csv`` in the run folder ``path``, stacked: SB3's columns
+    plus ``study``, ``seed`` and ``agent``. Empty (no rows) when no agent wrote one (runs made
+    before the logs existed)."""
+    path, _, stages = open_run(path)
+    frames = []
+    for marker in stages.values():
+        if marker.get("kind") != "deep_agent":
+            continue
+        log = next((f for f in marker["files"] if f.endswith(PROGRESS)), None)
+        if log is None or not (path / log).exists():
+            continue
+        frame = pd.read_csv(path / log)
+        frame.insert(0, "agent", marker["agent"])
+        frame.insert(0, "seed", marker["seed"])
+        frame.insert(0, "study", marker["study"])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def load_sweep(path: str | os.PathLike) -> pd.DataFrame:

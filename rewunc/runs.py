@@ -61,10 +61,9 @@ def slug(text: str) -> str:
 
 class Run:
     """An experiment's run directory (use :meth:`start`). ``quiet``: :meth:`say` prints nothing
-    (``--quiet``), and stages draw no progress bars. ``figure_format``: the format its figures
-    are drawn in (``--figure-format``; not recorded: it changes no result)."""
+    (``--quiet``), and stages draw no progress bars; ``figure_format`` (``--figure-format``)."""
 
-    figure_format: str = "png"
+    figure_format: str = "png"  # like quiet, not recorded: it changes no result
 
     def __init__(self, path: Path, *, quiet: bool = False):
         self.path = Path(path)
@@ -143,7 +142,8 @@ class Run:
     def _resume(cls, path: Path, config: dict, quiet: bool = False) -> Run:
         stored = _read_json(path / CONFIG)
         old = stored.get("config") if isinstance(stored, dict) else None
-        if old != config and _canonical(old) != _canonical(config):  # 1 == 1.0, nan ~ nan
+        # the same if == says so (1 == 1.0) or their JSON text does (nan, unequal to itself)
+        if old != config and json.dumps(old, sort_keys=True) != json.dumps(config, sort_keys=True):
             differs = _differences(old, config) if isinstance(old, dict) else ["config"]
             raise RunError(
                 f"{path}: cannot resume with a different configuration (differs in {differs}); "
@@ -487,10 +487,6 @@ def _plain(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

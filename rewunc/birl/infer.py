@@ -375,9 +375,10 @@ class BIRL:
         diag = {key: np.full(K, np.nan) for key in ("rhat", "ess_bulk", "ess_tail")}
         for key, value in diagnostics(w[..., free]).items():
             diag[key][free] = value
-        diag["divergences"] = int(np.asarray(run.diverging).sum())
-        diag["mean_tree_depth"] = float(np.mean(np.log2(np.asarray(run.num_steps) + 1)))
-        diag["mean_steps"] = float(np.mean(run.num_steps))
+        stats = sample_stats(run)
+        diag["divergences"] = int(stats["diverging"].sum())
+        diag["mean_tree_depth"] = float(np.mean(stats["tree_depth"]))
+        diag["mean_steps"] = float(np.mean(stats["n_steps"]))
         diag["step_size"] = run.step_size.tolist()
         if (
             c is not None
@@ -407,7 +408,7 @@ class BIRL:
             # NumPyro's potential energy is the negative unnormalised log density
             log_density=None if energy is None else -np.asarray(energy, np.float64).reshape(-1),
             diagnostics=diag,
-            sample_stats=sample_stats(run),
+            sample_stats=stats,
             config=dict(
                 self.config,
                 seed=seed,

@@ -37,7 +37,8 @@ Modules (each imports only those above it in this list):
   ``GRIDWORLD_API``;
 - :mod:`rewunc.plots.frontier`: :func:`risk_frontier`;
 - :mod:`rewunc.plots.mcmc`: :func:`trace_and_rank`;
-- :mod:`rewunc.plots.curves`: :func:`training_logs`, :func:`learning_curves`;
+- :mod:`rewunc.plots.curves`: :func:`learning_curves` (its data:
+  :func:`rewunc.results.training_logs`, also importable from here);
 - :mod:`rewunc.plots.sweeps`: :func:`sweep`, :func:`misgeneralization_curve`,
   :func:`setting_label`, :func:`seed_spread`;
 - :mod:`rewunc.plots.run`: :func:`plot_run`.
@@ -49,7 +50,7 @@ alone (a notebook keeps its own); the command-line entry points choose Agg
 
 from __future__ import annotations
 
-from rewunc.plots.curves import learning_curves, training_logs
+from rewunc.plots.curves import learning_curves
 from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
 from rewunc.plots.outcomes import goal_vs_capability, outcome_bars, per_seed_rates
@@ -71,6 +72,7 @@ from rewunc.plots.sweeps import (
     setting_label,
     sweep,
 )
+from rewunc.results import training_logs  # what learning_curves draws
 
 __all__ = [
     "AGENT_COLORS",

@@ -1,10 +1,7 @@
-"""Learning curves of a run's deep agents, from the ``progress.csv`` each one wrote.
-
-- :func:`training_logs`: one tidy DataFrame of every deep agent's SB3 log in a run folder (one
-  row per logged rollout, with the agent's study, seed and name);
-- :func:`learning_curves`: the validation goal rate (and, for the risk-averse agents, the
-  risk objective of the training batch) against training steps, one line per seed.
-"""
+"""Learning curves of a run's deep agents, from the ``progress.csv`` each one wrote (read by
+:func:`rewunc.results.training_logs`): :func:`learning_curves`, the validation goal rate (and,
+for the risk-averse agents, the risk objective of the training batch) against training steps,
+one line per seed."""
 
 from __future__ import annotations
 
@@ -14,9 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from rewunc.plots.style import _styles_for
-from rewunc.runs import open_run
 
-PROGRESS = "progress.csv"
 # (column of progress.csv, axis label): the validation layouts' greedy goal rate, and the
 # risk objective (RiskAversePPO's BROIL objective over the batch's episodes)
 CURVES = (
@@ -25,32 +20,13 @@ CURVES = (
 )
 
 
-def training_logs(path) -> pd.DataFrame:
-    """Every deep agent's ``progress.csv`` in the run folder ``path``, stacked: SB3's columns
-    plus ``study``, ``seed`` and ``agent``. Empty (no rows) when no agent wrote one (runs made
-    before the logs existed)."""
-    path, _, stages = open_run(path)
-    frames = []
-    for marker in stages.values():
-        if marker.get("kind") != "deep_agent":
-            continue
-        log = next((f for f in marker["files"] if f.endswith(PROGRESS)), None)
-        if log is None or not (path / log).exists():
-            continue
-        frame = pd.read_csv(path / log)
-        frame.insert(0, "agent", marker["agent"])
-        frame.insert(0, "seed", marker["seed"])
-        frame.insert(0, "study", marker["study"])
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def learning_curves(logs: pd.DataFrame, *, styles: Mapping[str, dict] | None = None):
     """Goal rate on the validation layouts and, where logged, the risk objective against
     training steps: one colour per agent, one line per (study, seed).
 
-    ``logs``: :func:`training_logs`' frame (``study``, ``seed``, ``agent``, ``eval/timesteps``,
-    ``eval/goal_rate``, optionally ``time/total_timesteps`` and ``risk/objective``)."""
+    ``logs``: :func:`rewunc.results.training_logs`' frame (``study``, ``seed``, ``agent``,
+    ``eval/timesteps``, ``eval/goal_rate``, optionally ``time/total_timesteps`` and
+    ``risk/objective``)."""
     missing = {"study", "seed", "agent", "eval/timesteps", "eval/goal_rate"} - set(logs)
     if missing:
         raise ValueError(f"learning_curves: logs lack the columns {sorted(missing)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rewunc.io import FIGURE_FORMATS, save_figure
-from rewunc.plots.curves import learning_curves, training_logs
+from rewunc.plots.curves import learning_curves
 from rewunc.plots.frontier import risk_frontier
 from rewunc.plots.mcmc import trace_and_rank
 from rewunc.plots.outcomes import goal_vs_capability
@@ -16,7 +16,7 @@ from rewunc.plots.robustness import robustness
 from rewunc.plots.style import agent_styles
 from rewunc.plots.sweeps import misgeneralization_curve, sweep
 from rewunc.posterior import RewardPosterior
-from rewunc.results import read_table
+from rewunc.results import read_table, training_logs
 from rewunc.runs import open_run, slug
 
 
